@@ -1,0 +1,33 @@
+# ssogate — build, test, benchmark.
+GO       ?= go
+PKGS     := ./...
+BIN      := bin/ssogate
+
+.PHONY: all build test test-deps fmt-check vet xcaddy-cmd clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/ssogate
+
+# make test: installs what the tests need, then format check, vet, and
+# every test with the race detector.
+test: test-deps fmt-check vet
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+test-deps:
+	./scripts/install-test-deps.sh
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+# Prints the xcaddy command for a custom Caddy build, from xcaddy.json.
+xcaddy-cmd:
+	@$(GO) run ./scripts/xcaddycmd xcaddy.json
+
+clean:
+	rm -rf bin

@@ -1,0 +1,192 @@
+package caddymodule
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/ssogate/ssogate/store"
+)
+
+// caller is who is using the admin API: an API key (acting for a parent
+// org) or a signed-in user (with their roles).
+type caller struct {
+	ParentID string
+	Actor    string // for audit: "api:<name>" or the user's email
+	UserID   string // empty for API keys
+}
+
+const csrfHeader = "X-Ssogate-Csrf"
+
+// apiRoutes registers /api/v1 endpoints.
+func (h *Handler) apiRoutes(mux *http.ServeMux) {
+	b := h.BasePath + "/api/v1"
+	mux.HandleFunc("GET "+b+"/sessions", h.withCaller(h.apiListSessions))
+	mux.HandleFunc("DELETE "+b+"/sessions", h.withCaller(h.apiRevokeSessions))
+}
+
+// withCaller authenticates an admin API request: `Authorization: Bearer`
+// with an API key, or a session cookie plus the CSRF header.
+func (h *Handler) withCaller(fn func(http.ResponseWriter, *http.Request, *caller)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, status, code, msg := h.apiCaller(r)
+		if status != http.StatusOK {
+			writeJSONError(w, status, code, msg)
+			return
+		}
+		fn(w, r, c)
+	}
+}
+
+func (h *Handler) apiCaller(r *http.Request) (*caller, int, string, string) {
+	if !h.app.Healthy() {
+		return nil, http.StatusServiceUnavailable, "unavailable", "the store is unreachable"
+	}
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		scheme, tok, ok := strings.Cut(auth, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+			return nil, http.StatusUnauthorized, "unauthenticated", "use Authorization: Bearer <api key>"
+		}
+		rec, err := h.app.store.LookupSecret(r.Context(), "api", tok)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, http.StatusUnauthorized, "unauthenticated", "unknown or revoked API key"
+		}
+		if err != nil {
+			h.app.storeFailed(err)
+			return nil, http.StatusServiceUnavailable, "unavailable", "the store is unreachable"
+		}
+		return &caller{ParentID: rec.ParentID, Actor: "api:" + rec.Name}, http.StatusOK, "", ""
+	}
+	e, status := h.authenticate(r)
+	switch status {
+	case http.StatusOK, http.StatusForbidden:
+	case http.StatusUnauthorized:
+		return nil, status, "unauthenticated", "sign in or use an API key"
+	default:
+		return nil, status, "unavailable", "the store is unreachable"
+	}
+	if !hmac.Equal([]byte(r.Header.Get(csrfHeader)), []byte(h.csrfToken(e.StoreID))) {
+		return nil, http.StatusForbidden, "csrf", "missing or wrong " + csrfHeader + " header"
+	}
+	for _, o := range e.Identity.Orgs {
+		if o.Role == store.RoleOwner || o.Role == store.RolePrimaryOwner {
+			org, err := h.app.store.GetOrg(r.Context(), o.OrgID)
+			if err != nil {
+				continue
+			}
+			return &caller{ParentID: org.ParentID, Actor: e.Identity.Email, UserID: e.Identity.UserID}, http.StatusOK, "", ""
+		}
+	}
+	return nil, http.StatusForbidden, "forbidden", "only owners of the parent organization may use the admin API"
+}
+
+// csrfToken binds a CSRF token to one session.
+func (h *Handler) csrfToken(storeID string) string {
+	m := hmac.New(sha256.New, h.app.csrfKey)
+	m.Write([]byte(storeID))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// userInParent finds a user by ID or email, only if they belong to an org
+// of the caller's parent org (others are "not found": no cross-tenant
+// probing).
+func (h *Handler) userInParent(r *http.Request, c *caller, ref string) (*store.User, error) {
+	ctx := r.Context()
+	var u *store.User
+	var err error
+	if strings.Contains(ref, "@") {
+		u, err = h.app.store.GetUserByEmail(ctx, ref)
+	} else {
+		u, err = h.app.store.GetUser(ctx, ref)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ms, err := h.app.store.ListUserMemberships(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range ms {
+		o, err := h.app.store.GetOrg(ctx, m.OrgID)
+		if err == nil && o.ParentID == c.ParentID {
+			return u, nil
+		}
+	}
+	return nil, store.ErrNotFound
+}
+
+type sessionView struct {
+	ID        string `json:"id"`
+	Method    string `json:"method"`
+	CreatedAt string `json:"created_at"`
+	LastSeen  string `json:"last_seen"`
+	ExpiresAt string `json:"expires_at"`
+	UserAgent string `json:"user_agent,omitempty"`
+	RemoteIP  string `json:"remote_ip,omitempty"`
+}
+
+func (h *Handler) apiListSessions(w http.ResponseWriter, r *http.Request, c *caller) {
+	u, ok := h.apiUser(w, r, c)
+	if !ok {
+		return
+	}
+	list, err := h.app.store.UserSessions(r.Context(), u.ID)
+	if err != nil {
+		h.apiStoreError(w, err)
+		return
+	}
+	out := make([]sessionView, 0, len(list))
+	for _, s := range list {
+		out = append(out, sessionView{ID: s.ID[:16], Method: s.Method, CreatedAt: s.CreatedAt.UTC().Format(timeFormat),
+			LastSeen: s.LastSeen.UTC().Format(timeFormat), ExpiresAt: s.ExpiresAt.UTC().Format(timeFormat),
+			UserAgent: s.UserAgent, RemoteIP: s.RemoteIP})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"user": u.ID, "email": u.Email, "sessions": out})
+}
+
+// apiRevokeSessions is "sign out everywhere" for one user.
+func (h *Handler) apiRevokeSessions(w http.ResponseWriter, r *http.Request, c *caller) {
+	u, ok := h.apiUser(w, r, c)
+	if !ok {
+		return
+	}
+	n, err := h.app.sessions.RevokeUser(r.Context(), u.ID)
+	if err != nil {
+		h.apiStoreError(w, err)
+		return
+	}
+	h.app.audit(r, &store.AuditEvent{ParentID: c.ParentID, Actor: c.Actor, Action: "session.revoke_all",
+		Target: u.Email, Outcome: "success"})
+	writeJSON(w, http.StatusOK, map[string]any{"user": u.ID, "email": u.Email, "revoked": n})
+}
+
+func (h *Handler) apiUser(w http.ResponseWriter, r *http.Request, c *caller) (*store.User, bool) {
+	ref := r.URL.Query().Get("user")
+	if ref == "" {
+		writeJSONError(w, http.StatusBadRequest, "invalid_request", "the user query parameter (ID or email) is required")
+		return nil, false
+	}
+	u, err := h.userInParent(r, c, ref)
+	if errors.Is(err, store.ErrNotFound) {
+		writeJSONError(w, http.StatusNotFound, "not_found", "no such user in your organizations")
+		return nil, false
+	}
+	if err != nil {
+		h.apiStoreError(w, err)
+		return nil, false
+	}
+	return u, true
+}
+
+func (h *Handler) apiStoreError(w http.ResponseWriter, err error) {
+	h.logger.Error("admin api store error", zap.Error(err))
+	h.app.storeFailed(err)
+	writeJSONError(w, http.StatusServiceUnavailable, "unavailable", "the store is unreachable")
+}
+
+const timeFormat = "2006-01-02T15:04:05Z07:00"

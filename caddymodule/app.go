@@ -1,0 +1,304 @@
+package caddymodule
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/ssogate/ssogate/session"
+	"github.com/ssogate/ssogate/store"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// App is the `ssogate` Caddy app: the state every ssogate handler in the
+// config shares — the store, the session manager and background workers.
+type App struct {
+	// Storage selects the backend. Default: bolt in Caddy's data directory.
+	Storage *StorageConfig `json:"storage,omitempty"`
+	// Secret is the master key for cookies and sign-in state (32+ bytes;
+	// placeholders such as {env.SSOGATE_SECRET} are expanded). Default: a
+	// random key generated once and kept in the store.
+	Secret string `json:"secret,omitempty"`
+	// GroupPrefix marks IdP groups that map to orgs and roles. Default: "ssogate-".
+	GroupPrefix string `json:"group_prefix,omitempty"`
+	// DNSResolver is the host:port used for domain verification. Default: the system resolver.
+	DNSResolver string `json:"dns_resolver,omitempty"`
+	// SessionTTL is the absolute lifetime of a session. Default: 12h.
+	SessionTTL caddy.Duration `json:"session_ttl,omitempty"`
+	// SessionIdle ends sessions without activity for this long. Default: 2h.
+	SessionIdle caddy.Duration `json:"session_idle,omitempty"`
+	// HealthInterval is how often the store is probed; while it fails,
+	// guarded requests get 503. Default: 1s.
+	HealthInterval caddy.Duration `json:"health_interval,omitempty"`
+
+	backend  store.Backend
+	poolKey  string
+	store    *store.Store
+	sessions *session.Manager
+	healthy  atomic.Bool
+	lastErr  atomic.Pointer[string]
+	logger   *zap.Logger
+	metrics  *metrics
+	cancel   context.CancelFunc
+	ctx      caddy.Context
+	csrfKey  []byte
+}
+
+// StorageConfig selects and configures the storage backend.
+type StorageConfig struct {
+	// Backend is "bolt" (default) or "redis".
+	Backend string `json:"backend,omitempty"`
+	// Path is the bolt file. Default: ssogate/ssogate.db in Caddy's data directory.
+	Path string `json:"path,omitempty"`
+	// URL is the Redis URL: redis://, rediss://, redis+sentinel:// or redis+cluster://.
+	URL string `json:"url,omitempty"`
+	// KeyPrefix namespaces Redis keys. Default: "ssogate:".
+	KeyPrefix string `json:"key_prefix,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "ssogate", New: func() caddy.Module { return new(App) }}
+}
+
+// DefaultGroupPrefix is the group prefix when none is configured.
+const DefaultGroupPrefix = "ssogate-"
+
+// Provision opens the store and builds the session manager.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.ctx = ctx
+	a.logger = ctx.Logger()
+	if a.GroupPrefix == "" {
+		a.GroupPrefix = DefaultGroupPrefix
+	}
+	if a.Storage == nil {
+		a.Storage = &StorageConfig{}
+	}
+	if a.Storage.Backend == "" {
+		a.Storage.Backend = "bolt"
+	}
+	if a.Storage.Backend == "bolt" && a.Storage.Path == "" {
+		a.Storage.Path = filepath.Join(caddy.AppDataDir(), "ssogate", "ssogate.db")
+	}
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	m, err := newMetrics(ctx.GetMetricsRegistry())
+	if err != nil {
+		return err
+	}
+	a.metrics = m
+	b, key, err := openBackend(a.Storage)
+	if err != nil {
+		return err
+	}
+	a.backend, a.poolKey = b, key
+	a.store = store.New(b)
+	a.healthy.Store(true)
+
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	secret, err := a.masterSecret(pctx)
+	if err != nil {
+		return err
+	}
+	keys, err := session.NewKeyRing(pctx, a.store, 0)
+	if err != nil {
+		return fmt.Errorf("ssogate: %w", err)
+	}
+	a.csrfKey = deriveKey(secret, "csrf")
+	a.sessions = session.NewManager(a.store, deriveKey(secret, "session-cookie"), keys, session.Config{
+		TTL: time.Duration(a.SessionTTL), Idle: time.Duration(a.SessionIdle),
+	}, a.logger.Named("session"))
+	return nil
+}
+
+// Validate checks the configuration without side effects.
+func (a *App) Validate() error {
+	if a.Storage != nil {
+		switch a.Storage.Backend {
+		case "", "bolt":
+		case "redis":
+			if a.Storage.URL == "" {
+				return errors.New("ssogate: storage redis needs a URL, e.g. storage redis redis://127.0.0.1:6379/0")
+			}
+		default:
+			return fmt.Errorf("ssogate: unknown storage backend %q (want bolt or redis)", a.Storage.Backend)
+		}
+	}
+	if a.SessionTTL < 0 || a.SessionIdle < 0 {
+		return errors.New("ssogate: session durations must not be negative")
+	}
+	if a.SessionIdle > 0 && a.SessionTTL > 0 && a.SessionIdle > a.SessionTTL {
+		return fmt.Errorf("ssogate: session idle (%s) is longer than ttl (%s)", time.Duration(a.SessionIdle), time.Duration(a.SessionTTL))
+	}
+	if a.Secret != "" {
+		s := caddy.NewReplacer().ReplaceAll(a.Secret, "")
+		if s == "" {
+			return fmt.Errorf("ssogate: secret %q is empty after expanding placeholders (is the environment variable set?)", a.Secret)
+		}
+		if len(s) < 32 {
+			return fmt.Errorf("ssogate: secret is %d bytes; use at least 32 random bytes (openssl rand -base64 32)", len(s))
+		}
+	}
+	if strings.ContainsAny(a.GroupPrefix, " ,") {
+		return fmt.Errorf("ssogate: group_prefix %q must not contain spaces or commas", a.GroupPrefix)
+	}
+	return nil
+}
+
+// masterSecret returns the configured secret, or one generated once and
+// kept in the store so every instance sharing the store agrees on it.
+func (a *App) masterSecret(ctx context.Context) ([]byte, error) {
+	if a.Secret != "" {
+		return []byte(caddy.NewReplacer().ReplaceAll(a.Secret, "")), nil
+	}
+	raw, err := a.store.UpdateSetting(ctx, "master-secret", func(old []byte, exists bool) ([]byte, error) {
+		if exists {
+			return old, nil
+		}
+		b := make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ssogate: loading generated secret from %s store: %w", a.backend.Name(), err)
+	}
+	return raw, nil
+}
+
+// deriveKey gives each use of the master secret its own key.
+func deriveKey(secret []byte, purpose string) []byte {
+	h := sha256.New()
+	h.Write([]byte("ssogate/v1/"))
+	h.Write([]byte(purpose))
+	h.Write([]byte{0})
+	h.Write(secret)
+	return h.Sum(nil)
+}
+
+// Start runs the background workers.
+func (a *App) Start() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	if err := a.sessions.Start(ctx); err != nil {
+		cancel()
+		return fmt.Errorf("ssogate: %w", err)
+	}
+	go a.healthLoop(ctx)
+	go a.gcLoop(ctx)
+	a.logger.Info("ssogate started", zap.String("storage", a.backend.Name()))
+	return nil
+}
+
+// Stop ends the background workers.
+func (a *App) Stop() error {
+	if a.cancel != nil {
+		a.cancel()
+	}
+	return nil
+}
+
+// Cleanup releases the pooled backend.
+func (a *App) Cleanup() error {
+	if a.cancel != nil {
+		a.cancel()
+	}
+	if a.poolKey != "" {
+		if _, err := backends.Delete(a.poolKey); err != nil {
+			return fmt.Errorf("ssogate: releasing storage: %w", err)
+		}
+	}
+	return nil
+}
+
+// Store returns the directory (for tests and the admin API).
+func (a *App) Store() *store.Store { return a.store }
+
+// Sessions returns the session manager.
+func (a *App) Sessions() *session.Manager { return a.sessions }
+
+// Healthy reports whether the store answered the last probe.
+func (a *App) Healthy() bool { return a.healthy.Load() }
+
+// storeFailed marks the store down after an error seen on a request, so
+// cached sessions stop passing until the next successful probe.
+func (a *App) storeFailed(err error) {
+	if a.healthy.CompareAndSwap(true, false) {
+		a.logger.Error("store unreachable; failing closed", zap.String("storage", a.backend.Name()), zap.Error(err))
+	}
+	msg := err.Error()
+	a.lastErr.Store(&msg)
+	a.metrics.storeErrors.Inc()
+}
+
+func (a *App) healthLoop(ctx context.Context) {
+	every := time.Duration(a.HealthInterval)
+	if every <= 0 {
+		every = time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, every)
+		err := a.store.Ping(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			a.storeFailed(err)
+			continue
+		}
+		if a.healthy.CompareAndSwap(false, true) {
+			// Revocations may have been missed while the store was away.
+			a.sessions.DropCache()
+			a.logger.Info("store reachable again", zap.String("storage", a.backend.Name()))
+		}
+	}
+}
+
+func (a *App) gcLoop(ctx context.Context) {
+	t := time.NewTicker(5 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			n, err := a.backend.GarbageCollect(ctx, now)
+			if err != nil {
+				a.logger.Warn("store garbage collection", zap.Error(err))
+			} else if n > 0 {
+				a.logger.Debug("store garbage collection", zap.Int("removed", n))
+			}
+		}
+	}
+}
+
+// Interface guards.
+var (
+	_ caddy.App         = (*App)(nil)
+	_ caddy.Provisioner = (*App)(nil)
+	_ caddy.Validator   = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+)

@@ -1,0 +1,48 @@
+package caddymodule
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/ssogate/ssogate/store"
+)
+
+// audit stores an event and writes it as a structured log line. A failure
+// to store it is logged, never silent.
+func (a *App) audit(r *http.Request, e *store.AuditEvent) {
+	if r != nil && e.RemoteIP == "" {
+		e.RemoteIP = clientIP(r)
+	}
+	ctx := context.Background()
+	if r != nil {
+		ctx = r.Context()
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	err := a.store.AppendAudit(ctx, e)
+	fields := []zap.Field{zap.String("action", e.Action), zap.String("actor", e.Actor), zap.String("target", e.Target),
+		zap.String("outcome", e.Outcome), zap.String("reason", e.Reason), zap.String("parent_id", e.ParentID),
+		zap.String("org_id", e.OrgID), zap.String("remote_ip", e.RemoteIP)}
+	if err != nil {
+		a.logger.Error("audit event not stored", append(fields, zap.Error(err))...)
+		return
+	}
+	a.logger.Info("audit", fields...)
+}
+
+// clientIP is the TCP peer, or what Caddy's trusted_proxies resolved.
+func clientIP(r *http.Request) string {
+	if v, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && v != "" {
+		return v
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,207 @@
+package caddymodule
+
+import (
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("ssogate", parseGlobalOption)
+	httpcaddyfile.RegisterHandlerDirective("ssogate", parseHandlerDirective)
+	// Users need no `order` line: ssogate guards before proxying.
+	httpcaddyfile.RegisterDirectiveOrder("ssogate", httpcaddyfile.Before, "reverse_proxy")
+}
+
+func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
+	app := new(App)
+	if err := app.UnmarshalCaddyfile(d); err != nil {
+		return nil, err
+	}
+	return httpcaddyfile.App{Name: "ssogate", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// UnmarshalCaddyfile parses the global `ssogate` block:
+//
+//	ssogate {
+//		storage bolt [<path>] | redis <url> [{ key_prefix <prefix> }]
+//		secret <value>
+//		group_prefix <prefix>
+//		dns_resolver <host:port>
+//		session { ttl <duration>; idle <duration> }
+//		health_interval <duration>
+//	}
+func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the option name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "storage":
+			if err := a.parseStorage(d); err != nil {
+				return err
+			}
+		case "secret":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			a.Secret = d.Val()
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+		case "group_prefix":
+			if !d.AllArgs(&a.GroupPrefix) {
+				return d.ArgErr()
+			}
+		case "dns_resolver":
+			if !d.AllArgs(&a.DNSResolver) {
+				return d.ArgErr()
+			}
+		case "health_interval":
+			dur, err := parseDuration(d)
+			if err != nil {
+				return err
+			}
+			a.HealthInterval = dur
+		case "session":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			for nesting := d.Nesting(); d.NextBlock(nesting); {
+				switch d.Val() {
+				case "ttl":
+					dur, err := parseDuration(d)
+					if err != nil {
+						return err
+					}
+					a.SessionTTL = dur
+				case "idle":
+					dur, err := parseDuration(d)
+					if err != nil {
+						return err
+					}
+					a.SessionIdle = dur
+				default:
+					return d.Errf("unknown session option %q (want ttl or idle)", d.Val())
+				}
+			}
+		default:
+			return d.Errf("unknown ssogate option %q", d.Val())
+		}
+	}
+	if err := a.Validate(); err != nil {
+		return d.Errf("%v", err)
+	}
+	return nil
+}
+
+func (a *App) parseStorage(d *caddyfile.Dispenser) error {
+	if !d.NextArg() {
+		return d.Errf("storage needs a backend: bolt [path] or redis <url>")
+	}
+	a.Storage = &StorageConfig{Backend: d.Val()}
+	switch d.Val() {
+	case "bolt":
+		if d.NextArg() {
+			a.Storage.Path = d.Val()
+		}
+	case "redis":
+		if !d.NextArg() {
+			return d.Errf("storage redis needs a URL, e.g. redis://127.0.0.1:6379/0")
+		}
+		a.Storage.URL = d.Val()
+		if !strings.Contains(a.Storage.URL, "://") {
+			return d.Errf("storage redis: %q is not a URL (want redis://, rediss://, redis+sentinel:// or redis+cluster://)", a.Storage.URL)
+		}
+	default:
+		return d.Errf("unknown storage backend %q (want bolt or redis)", d.Val())
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "key_prefix":
+			if a.Storage.Backend != "redis" || !d.AllArgs(&a.Storage.KeyPrefix) {
+				return d.Errf("key_prefix <prefix> applies to redis storage only")
+			}
+		default:
+			return d.Errf("unknown storage option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+func parseDuration(d *caddyfile.Dispenser) (caddy.Duration, error) {
+	if !d.NextArg() {
+		return 0, d.ArgErr()
+	}
+	dur, err := caddy.ParseDuration(d.Val())
+	if err != nil {
+		return 0, d.Errf("bad duration %q: %v", d.Val(), err)
+	}
+	if dur <= 0 || dur > 366*24*time.Hour {
+		return 0, d.Errf("duration %q out of range", d.Val())
+	}
+	if d.NextArg() {
+		return 0, d.ArgErr()
+	}
+	return caddy.Duration(dur), nil
+}
+
+func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	m := new(Handler)
+	err := m.UnmarshalCaddyfile(h.Dispenser)
+	return m, err
+}
+
+// UnmarshalCaddyfile parses the site directive:
+//
+//	ssogate {
+//		site_url <https://app.example.com>
+//		base_path <path>
+//		org <slug>
+//	}
+//
+// `ssogate <site_url>` is a shorthand for a block with only site_url.
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		h.SiteURL = d.Val()
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	}
+	for d.NextBlock(0) {
+		var target *string
+		switch d.Val() {
+		case "site_url":
+			target = &h.SiteURL
+		case "base_path":
+			target = &h.BasePath
+		case "org":
+			target = &h.Org
+		default:
+			return d.Errf("unknown ssogate handler option %q (want site_url, base_path or org)", d.Val())
+		}
+		if !d.AllArgs(target) {
+			return d.ArgErr()
+		}
+	}
+	if err := h.Validate(); err != nil {
+		return d.Errf("%v", err)
+	}
+	return nil
+}
+
+// Interface guards.
+var (
+	_ caddyfile.Unmarshaler = (*App)(nil)
+	_ caddyfile.Unmarshaler = (*Handler)(nil)
+)
