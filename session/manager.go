@@ -162,6 +162,16 @@ func (m *Manager) Validate(ctx context.Context, cookie string) (*Entry, error) {
 			m.seen(e, now)
 			return e, nil
 		}
+		// Recheck: first save the activity this instance saw, so the
+		// store's idle deadline is current when we read it back.
+		err := m.st.TouchSession(ctx, e.StoreID, time.Unix(0, e.lastSeen.Load()))
+		if errors.Is(err, store.ErrNotFound) {
+			m.cache.dropSession(e.StoreID)
+			return nil, ErrNoSession
+		}
+		if err != nil {
+			return nil, fmt.Errorf("session: rechecking session: %w", err)
+		}
 	}
 	sid, err := parseCookieValue(m.key, cookie)
 	if err != nil {
