@@ -47,13 +47,18 @@ type App struct {
 	poolKey  string
 	store    *store.Store
 	sessions *session.Manager
-	healthy  atomic.Bool
-	lastErr  atomic.Pointer[string]
+	health   *healthState
 	logger   *zap.Logger
 	metrics  *metrics
 	cancel   context.CancelFunc
 	ctx      caddy.Context
 	csrfKey  []byte
+}
+
+// healthState is the store's last known reachability.
+type healthState struct {
+	ok      atomic.Bool
+	lastErr atomic.Pointer[string]
 }
 
 // StorageConfig selects and configures the storage backend.
@@ -106,7 +111,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.backend, a.poolKey = b, key
 	a.store = store.New(b)
-	a.healthy.Store(true)
+	a.health = &healthState{}
+	a.health.ok.Store(true)
 
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -233,16 +239,16 @@ func (a *App) Store() *store.Store { return a.store }
 func (a *App) Sessions() *session.Manager { return a.sessions }
 
 // Healthy reports whether the store answered the last probe.
-func (a *App) Healthy() bool { return a.healthy.Load() }
+func (a *App) Healthy() bool { return a.health.ok.Load() }
 
 // storeFailed marks the store down after an error seen on a request, so
 // cached sessions stop passing until the next successful probe.
 func (a *App) storeFailed(err error) {
-	if a.healthy.CompareAndSwap(true, false) {
+	if a.health.ok.CompareAndSwap(true, false) {
 		a.logger.Error("store unreachable; failing closed", zap.String("storage", a.backend.Name()), zap.Error(err))
 	}
 	msg := err.Error()
-	a.lastErr.Store(&msg)
+	a.health.lastErr.Store(&msg)
 	a.metrics.storeErrors.Inc()
 }
 
@@ -269,7 +275,7 @@ func (a *App) healthLoop(ctx context.Context) {
 			a.storeFailed(err)
 			continue
 		}
-		if a.healthy.CompareAndSwap(false, true) {
+		if a.health.ok.CompareAndSwap(false, true) {
 			// Revocations may have been missed while the store was away.
 			a.sessions.DropCache()
 			a.logger.Info("store reachable again", zap.String("storage", a.backend.Name()))

@@ -14,8 +14,10 @@ import (
 func init() {
 	httpcaddyfile.RegisterGlobalOption("ssogate", parseGlobalOption)
 	httpcaddyfile.RegisterHandlerDirective("ssogate", parseHandlerDirective)
-	// Users need no `order` line: ssogate guards before proxying.
-	httpcaddyfile.RegisterDirectiveOrder("ssogate", httpcaddyfile.Before, "reverse_proxy")
+	// Users need no `order` line. ssogate sits with the other auth
+	// directives (right after basic_auth): ahead of reverse_proxy, and also
+	// ahead of handle/route/respond, so those blocks are guarded too.
+	httpcaddyfile.RegisterDirectiveOrder("ssogate", httpcaddyfile.After, "basic_auth")
 }
 
 func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {

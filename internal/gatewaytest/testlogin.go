@@ -22,7 +22,7 @@ func init() {
 		h.Next()
 		return &TestLogin{}, nil
 	})
-	httpcaddyfile.RegisterDirectiveOrder("ssogate_testlogin", httpcaddyfile.Before, "ssogate")
+	httpcaddyfile.RegisterDirectiveOrder("ssogate_testlogin", httpcaddyfile.Before, "basic_auth")
 }
 
 // TestLogin signs a user in directly, for tests only:

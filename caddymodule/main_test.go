@@ -1,0 +1,13 @@
+package caddymodule_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/ssogate/ssogate/internal/gatewaytest"
+)
+
+func TestMain(m *testing.M) {
+	gatewaytest.RunIfChild()
+	os.Exit(m.Run())
+}
