@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/ssogate/ssogate/session"
@@ -51,7 +52,6 @@ type App struct {
 	logger   *zap.Logger
 	metrics  *metrics
 	cancel   context.CancelFunc
-	ctx      caddy.Context
 	csrfKey  []byte
 }
 
@@ -83,8 +83,6 @@ const DefaultGroupPrefix = "ssogate-"
 
 // Provision opens the store and builds the session manager.
 func (a *App) Provision(ctx caddy.Context) error {
-	a.ctx = ctx
-	a.logger = ctx.Logger()
 	if a.GroupPrefix == "" {
 		a.GroupPrefix = DefaultGroupPrefix
 	}
@@ -100,7 +98,14 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.Validate(); err != nil {
 		return err
 	}
-	m, err := newMetrics(ctx.GetMetricsRegistry())
+	return a.provision(ctx, ctx.Logger(), ctx.GetMetricsRegistry())
+}
+
+// provision does the work of Provision with its dependencies explicit, so
+// tests and benchmarks can build an App without a running Caddy.
+func (a *App) provision(ctx context.Context, logger *zap.Logger, reg *prometheus.Registry) error {
+	a.logger = logger
+	m, err := newMetrics(reg)
 	if err != nil {
 		return err
 	}

@@ -66,20 +66,22 @@ func (h *Handler) authenticate(r *http.Request) (*session.Entry, int) {
 // attachIdentity sets the identity headers on hdr (the upstream request's
 // or, for forward auth, the response's) and Caddy placeholders.
 func (h *Handler) attachIdentity(r *http.Request, hdr http.Header, e *session.Entry) error {
-	tok, err := h.app.sessions.JWT(e, h.origin)
+	tok, err := h.app.sessions.JWTHeader(e, h.origin)
 	if err != nil {
 		return err
 	}
+	// The slices are shared by every request of this session: nothing
+	// downstream appends to header values in place.
 	hdr[hdrEmail] = e.EmailHeader
 	hdr[hdrUser] = e.UserHeader
 	hdr[hdrGroups] = e.GroupsHeader
 	hdr[hdrOrgs] = e.OrgsHeader
-	hdr[hdrJWT] = []string{tok}
+	hdr[hdrJWT] = tok
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Set("http.auth.user.id", e.Identity.UserID)
-		repl.Set("http.auth.user.email", e.Identity.Email)
-		repl.Set("http.auth.user.groups", e.GroupsHeader[0])
-		repl.Set("http.auth.user.orgs", e.OrgsHeader[0])
+		repl.Set("http.auth.user.id", e.Placeholders[0])
+		repl.Set("http.auth.user.email", e.Placeholders[1])
+		repl.Set("http.auth.user.groups", e.Placeholders[2])
+		repl.Set("http.auth.user.orgs", e.Placeholders[3])
 	}
 	return nil
 }

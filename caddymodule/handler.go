@@ -58,7 +58,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("ssogate: loading app: %w", err)
 	}
-	h.app = appIface.(*App)
+	h.provision(appIface.(*App))
+	return nil
+}
+
+func (h *Handler) provision(app *App) {
+	h.app = app
 	u, _ := url.Parse(h.SiteURL)
 	h.origin = u.Scheme + "://" + u.Host
 	h.secure = u.Scheme == "https"
@@ -69,7 +74,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.cookieName = "__Host-ssogate_session"
 	}
 	h.routes = h.buildRoutes()
-	return nil
 }
 
 // Validate checks the handler configuration.

@@ -20,6 +20,9 @@ type Entry struct {
 	UserHeader   []string
 	GroupsHeader []string
 	OrgsHeader   []string
+	// Boxed values for Caddy placeholders (boxing a string allocates, so
+	// it is done once per cache fill, not per request).
+	Placeholders [4]any // user id, email, groups, orgs
 
 	expiresAt int64 // unix nanos, absolute expiry
 	idle      int64 // nanos, 0 = none
@@ -31,7 +34,7 @@ type Entry struct {
 
 type signedJWT struct {
 	audience string
-	token    string
+	header   []string // the token, ready to put in a header
 	exp      int64
 }
 

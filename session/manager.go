@@ -228,6 +228,7 @@ func (m *Manager) load(ctx context.Context, sid string) (*Entry, error) {
 		orgs[i] = o.Slug + ":" + string(o.Role)
 	}
 	e.OrgsHeader = []string{strings.Join(orgs, ",")}
+	e.Placeholders = [4]any{id.UserID, id.Email, e.GroupsHeader[0], e.OrgsHeader[0]}
 	return e, nil
 }
 
@@ -262,9 +263,18 @@ func (m *Manager) identity(ctx context.Context, sess *store.Session) (*Identity,
 // JWT returns the identity JWT for audience, signing a new one only when
 // the cached one is close to expiry.
 func (m *Manager) JWT(e *Entry, audience string) (string, error) {
+	h, err := m.JWTHeader(e, audience)
+	if err != nil {
+		return "", err
+	}
+	return h[0], nil
+}
+
+// JWTHeader is JWT as a ready header value (shared, read-only).
+func (m *Manager) JWTHeader(e *Entry, audience string) ([]string, error) {
 	now := m.Now()
 	if j := e.jwt.Load(); j != nil && j.audience == audience && now.UnixNano() < j.exp-int64(m.cfg.JWTLifetime/5) {
-		return j.token, nil
+		return j.header, nil
 	}
 	if err := m.keys.maybeReload(context.Background()); err != nil {
 		m.log.Warn("reloading jwt keys", zap.Error(err))
@@ -283,10 +293,11 @@ func (m *Manager) JWT(e *Entry, audience string) (string, error) {
 	}
 	tok, err := m.keys.Sign(c)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	e.jwt.Store(&signedJWT{audience: audience, token: tok, exp: exp.UnixNano()})
-	return tok, nil
+	j := &signedJWT{audience: audience, header: []string{tok}, exp: exp.UnixNano()}
+	e.jwt.Store(j)
+	return j.header, nil
 }
 
 func truncate(s string, n int) string {

@@ -34,9 +34,11 @@ func (s *Store) Ping(ctx context.Context) error { return s.b.Ping(ctx) }
 // Close closes the backend.
 func (s *Store) Close() error { return s.b.Close() }
 
-var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+// Lower-case base32hex: its alphabet is in ASCII order, so encoded IDs
+// sort like the bytes they encode (newSortableID relies on it).
+var idEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)
 
-// NewID returns a random 128-bit identifier (26 lower-case base32 chars).
+// NewID returns a random 128-bit identifier (26 lower-case base32hex chars).
 func NewID() string {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
