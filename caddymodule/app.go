@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -129,8 +128,8 @@ func (a *App) provision(ctx context.Context, logger *zap.Logger, reg *prometheus
 	if err != nil {
 		return fmt.Errorf("ssogate: %w", err)
 	}
-	a.csrfKey = deriveKey(secret, "csrf")
-	a.sessions = session.NewManager(a.store, deriveKey(secret, "session-cookie"), keys, session.Config{
+	a.csrfKey = session.DeriveKey(secret, "csrf")
+	a.sessions = session.NewManager(a.store, session.DeriveKey(secret, session.CookieKeyPurpose), keys, session.Config{
 		TTL: time.Duration(a.SessionTTL), Idle: time.Duration(a.SessionIdle),
 	}, a.logger.Named("session"))
 	return nil
@@ -190,16 +189,6 @@ func (a *App) masterSecret(ctx context.Context) ([]byte, error) {
 		return nil, fmt.Errorf("ssogate: loading generated secret from %s store: %w", a.backend.Name(), err)
 	}
 	return raw, nil
-}
-
-// deriveKey gives each use of the master secret its own key.
-func deriveKey(secret []byte, purpose string) []byte {
-	h := sha256.New()
-	h.Write([]byte("ssogate/v1/"))
-	h.Write([]byte(purpose))
-	h.Write([]byte{0})
-	h.Write(secret)
-	return h.Sum(nil)
 }
 
 // Start runs the background workers.

@@ -59,3 +59,16 @@ func storeIDOf(raw []byte) string {
 	sum := sha256.Sum256(raw)
 	return b64.EncodeToString(sum[:])
 }
+
+// CookieKeyPurpose is the DeriveKey purpose of the session cookie key.
+const CookieKeyPurpose = "session-cookie"
+
+// DeriveKey gives each use of the master secret its own key.
+func DeriveKey(secret []byte, purpose string) []byte {
+	h := sha256.New()
+	h.Write([]byte("ssogate/v1/"))
+	h.Write([]byte(purpose))
+	h.Write([]byte{0})
+	h.Write(secret)
+	return h.Sum(nil)
+}
