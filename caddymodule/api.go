@@ -1,10 +1,13 @@
 package caddymodule
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -28,6 +31,11 @@ func (h *Handler) apiRoutes(mux *http.ServeMux) {
 	b := h.BasePath + "/api/v1"
 	mux.HandleFunc("GET "+b+"/sessions", h.withCaller(h.apiListSessions))
 	mux.HandleFunc("DELETE "+b+"/sessions", h.withCaller(h.apiRevokeSessions))
+	mux.HandleFunc("GET "+b+"/domains", h.withCaller(h.apiListDomains))
+	mux.HandleFunc("POST "+b+"/domains", h.withCaller(h.apiAddDomain))
+	mux.HandleFunc("GET "+b+"/domains/{domain}", h.withCaller(h.apiGetDomain))
+	mux.HandleFunc("POST "+b+"/domains/{domain}/verify", h.withCaller(h.apiVerifyDomain))
+	mux.HandleFunc("DELETE "+b+"/domains/{domain}", h.withCaller(h.apiDeleteDomain))
 }
 
 // withCaller authenticates an admin API request: `Authorization: Bearer`
@@ -39,6 +47,8 @@ func (h *Handler) withCaller(fn func(http.ResponseWriter, *http.Request, *caller
 			writeJSONError(w, status, code, msg)
 			return
 		}
+		// Services audit with the request's client address.
+		r = r.WithContext(context.WithValue(r.Context(), requestKey{}, r))
 		fn(w, r, c)
 	}
 }
@@ -120,51 +130,6 @@ func (h *Handler) userInParent(r *http.Request, c *caller, ref string) (*store.U
 	return nil, store.ErrNotFound
 }
 
-type sessionView struct {
-	ID        string `json:"id"`
-	Method    string `json:"method"`
-	CreatedAt string `json:"created_at"`
-	LastSeen  string `json:"last_seen"`
-	ExpiresAt string `json:"expires_at"`
-	UserAgent string `json:"user_agent,omitempty"`
-	RemoteIP  string `json:"remote_ip,omitempty"`
-}
-
-func (h *Handler) apiListSessions(w http.ResponseWriter, r *http.Request, c *caller) {
-	u, ok := h.apiUser(w, r, c)
-	if !ok {
-		return
-	}
-	list, err := h.app.store.UserSessions(r.Context(), u.ID)
-	if err != nil {
-		h.apiStoreError(w, err)
-		return
-	}
-	out := make([]sessionView, 0, len(list))
-	for _, s := range list {
-		out = append(out, sessionView{ID: s.ID[:16], Method: s.Method, CreatedAt: s.CreatedAt.UTC().Format(timeFormat),
-			LastSeen: s.LastSeen.UTC().Format(timeFormat), ExpiresAt: s.ExpiresAt.UTC().Format(timeFormat),
-			UserAgent: s.UserAgent, RemoteIP: s.RemoteIP})
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"user": u.ID, "email": u.Email, "sessions": out})
-}
-
-// apiRevokeSessions is "sign out everywhere" for one user.
-func (h *Handler) apiRevokeSessions(w http.ResponseWriter, r *http.Request, c *caller) {
-	u, ok := h.apiUser(w, r, c)
-	if !ok {
-		return
-	}
-	n, err := h.app.sessions.RevokeUser(r.Context(), u.ID)
-	if err != nil {
-		h.apiStoreError(w, err)
-		return
-	}
-	h.app.audit(r, &store.AuditEvent{ParentID: c.ParentID, Actor: c.Actor, Action: "session.revoke_all",
-		Target: u.Email, Outcome: "success"})
-	writeJSON(w, http.StatusOK, map[string]any{"user": u.ID, "email": u.Email, "revoked": n})
-}
-
 func (h *Handler) apiUser(w http.ResponseWriter, r *http.Request, c *caller) (*store.User, bool) {
 	ref := r.URL.Query().Get("user")
 	if ref == "" {
@@ -183,10 +148,51 @@ func (h *Handler) apiUser(w http.ResponseWriter, r *http.Request, c *caller) (*s
 	return u, true
 }
 
+// apiStoreError answers an unexpected error: 503 when the store is
+// unreachable (and the gateway fails closed), 409 on a lost race, else 500.
+// The cause goes to the log, never to the client.
 func (h *Handler) apiStoreError(w http.ResponseWriter, err error) {
-	h.logger.Error("admin api store error", zap.Error(err))
-	h.app.storeFailed(err)
-	writeJSONError(w, http.StatusServiceUnavailable, "unavailable", "the store is unreachable")
+	switch {
+	case errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded):
+		h.logger.Error("admin api: store unreachable", zap.Error(err))
+		h.app.storeFailed(err)
+		writeJSONError(w, http.StatusServiceUnavailable, "unavailable", "the store is unreachable")
+	case errors.Is(err, store.ErrConflict):
+		writeJSONError(w, http.StatusConflict, "conflict", "a concurrent change won; try again")
+	default:
+		h.logger.Error("admin api error", zap.Error(err))
+		writeJSONError(w, http.StatusInternalServerError, "internal", "internal error")
+	}
 }
 
 const timeFormat = "2006-01-02T15:04:05Z07:00"
+
+// maxAPIBody bounds admin API request bodies.
+const maxAPIBody = 64 << 10
+
+// decodeJSON reads a JSON object body strictly: JSON content type, size
+// limit, no unknown fields, nothing after the object. On failure it has
+// written the error response.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	ct := r.Header.Get("Content-Type")
+	if mt, _, _ := strings.Cut(ct, ";"); strings.TrimSpace(strings.ToLower(mt)) != "application/json" {
+		writeJSONError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "send Content-Type: application/json")
+		return false
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAPIBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("unexpected data after the JSON object")
+	}
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeJSONError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the body is over %d bytes", maxAPIBody))
+			return false
+		}
+		writeJSONError(w, http.StatusBadRequest, "invalid_json", "the body is not a valid JSON object for this endpoint: "+err.Error())
+		return false
+	}
+	return true
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -14,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/ssogate/ssogate/domains"
+	"github.com/ssogate/ssogate/policy"
 	"github.com/ssogate/ssogate/session"
 	"github.com/ssogate/ssogate/store"
 )
@@ -39,6 +42,17 @@ type App struct {
 	SessionTTL caddy.Duration `json:"session_ttl,omitempty"`
 	// SessionIdle ends sessions without activity for this long. Default: 2h.
 	SessionIdle caddy.Duration `json:"session_idle,omitempty"`
+	// DomainCheckInterval is how often pending domains are re-checked in
+	// DNS. Default: 1m.
+	DomainCheckInterval caddy.Duration `json:"domain_check_interval,omitempty"`
+	// DomainPendingTimeout marks a domain failed when it has not verified
+	// this long after it was added. Default: 7 days.
+	DomainPendingTimeout caddy.Duration `json:"domain_pending_timeout,omitempty"`
+	// DomainTXTLabel is the TXT record's name under the domain. Default: _ssogate-challenge.
+	DomainTXTLabel string `json:"domain_txt_label,omitempty"`
+	// BlockedDomains can never be claimed, on top of the built-in list of
+	// shared mail providers (gmail.com, outlook.com, …).
+	BlockedDomains []string `json:"blocked_domains,omitempty"`
 	// HealthInterval is how often the store is probed; while it fails,
 	// guarded requests get 503. Default: 1s.
 	HealthInterval caddy.Duration `json:"health_interval,omitempty"`
@@ -47,6 +61,7 @@ type App struct {
 	poolKey  string
 	store    *store.Store
 	sessions *session.Manager
+	domains  *domains.Service
 	health   *healthState
 	logger   *zap.Logger
 	metrics  *metrics
@@ -129,6 +144,20 @@ func (a *App) provision(ctx context.Context, logger *zap.Logger, reg *prometheus
 		return fmt.Errorf("ssogate: %w", err)
 	}
 	a.csrfKey = session.DeriveKey(secret, "csrf")
+	blocked := map[string]bool{}
+	for _, d := range a.BlockedDomains {
+		n, err := policy.NormalizeDomain(d, nil)
+		if err != nil && !isConsumerErr(err) {
+			return fmt.Errorf("ssogate: blocked_domains: %q: %w", d, err)
+		}
+		if n == "" {
+			n = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(d), "."))
+		}
+		blocked[n] = true
+	}
+	a.domains = &domains.Service{Store: a.store, Resolver: domains.Resolver{Server: a.DNSResolver},
+		Label: a.DomainTXTLabel, Blocked: blocked, PendingTimeout: time.Duration(a.DomainPendingTimeout),
+		Audit: a.auditCtx, Logger: a.logger.Named("domains")}
 	a.sessions = session.NewManager(a.store, session.DeriveKey(secret, session.CookieKeyPurpose), keys, session.Config{
 		TTL: time.Duration(a.SessionTTL), Idle: time.Duration(a.SessionIdle),
 	}, a.logger.Named("session"))
@@ -162,6 +191,14 @@ func (a *App) Validate() error {
 		if len(s) < 32 {
 			return fmt.Errorf("ssogate: secret is %d bytes; use at least 32 random bytes (openssl rand -base64 32)", len(s))
 		}
+	}
+	if a.DNSResolver != "" {
+		if _, _, err := net.SplitHostPort(a.DNSResolver); err != nil {
+			return fmt.Errorf("ssogate: dns_resolver %q must be host:port, e.g. 127.0.0.1:53", a.DNSResolver)
+		}
+	}
+	if a.DomainTXTLabel != "" && (strings.ContainsAny(a.DomainTXTLabel, ". ") || len(a.DomainTXTLabel) > 63) {
+		return fmt.Errorf("ssogate: domain_txt_label %q must be one DNS label", a.DomainTXTLabel)
 	}
 	if strings.ContainsAny(a.GroupPrefix, " ,") {
 		return fmt.Errorf("ssogate: group_prefix %q must not contain spaces or commas", a.GroupPrefix)
@@ -200,6 +237,7 @@ func (a *App) Start() error {
 		return fmt.Errorf("ssogate: %w", err)
 	}
 	go a.healthLoop(ctx)
+	go a.domains.Run(ctx, time.Duration(a.DomainCheckInterval))
 	go a.gcLoop(ctx)
 	a.logger.Info("ssogate started", zap.String("storage", a.backend.Name()))
 	return nil
@@ -224,6 +262,13 @@ func (a *App) Cleanup() error {
 		}
 	}
 	return nil
+}
+
+// isConsumerErr tells "already a blocked mail provider", which is fine in
+// blocked_domains, from a real mistake.
+func isConsumerErr(err error) bool {
+	var de *policy.DomainError
+	return errors.As(err, &de) && de.Code == "domain_consumer"
 }
 
 // Store returns the directory (for tests and the admin API).

@@ -35,6 +35,19 @@ func (a *App) audit(r *http.Request, e *store.AuditEvent) {
 	a.logger.Info("audit", fields...)
 }
 
+// auditCtx is audit for code that has no request (workers, services).
+func (a *App) auditCtx(ctx context.Context, e *store.AuditEvent) {
+	if r, ok := ctx.Value(requestKey{}).(*http.Request); ok {
+		a.audit(r, e)
+		return
+	}
+	a.audit(nil, e)
+}
+
+// requestKey carries the request into services so their audit events
+// record the client address.
+type requestKey struct{}
+
 // clientIP is the TCP peer, or what Caddy's trusted_proxies resolved.
 func clientIP(r *http.Request) string {
 	if v, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && v != "" {

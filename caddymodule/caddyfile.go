@@ -36,6 +36,10 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 //		group_prefix <prefix>
 //		dns_resolver <host:port>
 //		session { ttl <duration>; idle <duration> }
+//		domain_check_interval <duration>
+//		domain_pending_timeout <duration>
+//		domain_txt_label <label>
+//		blocked_domains <domain>...
 //		health_interval <duration>
 //	}
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -63,6 +67,26 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "dns_resolver":
 			if !d.AllArgs(&a.DNSResolver) {
+				return d.ArgErr()
+			}
+		case "domain_check_interval", "domain_pending_timeout":
+			name := d.Val()
+			dur, err := parseDuration(d)
+			if err != nil {
+				return err
+			}
+			if name == "domain_check_interval" {
+				a.DomainCheckInterval = dur
+			} else {
+				a.DomainPendingTimeout = dur
+			}
+		case "domain_txt_label":
+			if !d.AllArgs(&a.DomainTXTLabel) {
+				return d.ArgErr()
+			}
+		case "blocked_domains":
+			a.BlockedDomains = append(a.BlockedDomains, d.RemainingArgs()...)
+			if len(a.BlockedDomains) == 0 {
 				return d.ArgErr()
 			}
 		case "health_interval":

@@ -127,6 +127,12 @@ func (s *Service) Verify(ctx context.Context, parentID, raw, actor string) (*sto
 	if err != nil || d.Status == store.DomainVerified {
 		return d, err
 	}
+	if owner, ok, err := s.Store.CaptureLookup(ctx, d.Name); err != nil {
+		return nil, err
+	} else if ok && owner != parentID {
+		s.recordMiss(ctx, d, s.now().UTC(), "verified by another organization")
+		return nil, claimedErr(d.Name)
+	}
 	return s.check(ctx, d, actor)
 }
 
