@@ -33,17 +33,26 @@ func (b *Backend) Update(ctx context.Context, fn func(tx store.Txn) error) error
 		err := b.client.Watch(ctx, func(tx *goredis.Tx) error {
 			t := &txn{ctx: ctx, b: b, cmd: tx, tx: tx}
 			if fnErr = fn(t); fnErr != nil {
-				return fnErr
+				// fn may have decided on reads that a concurrent commit has
+				// since made stale: EXEC an empty transaction to find out
+				// (it fails if a WATCHed key changed), and retry then.
+				if _, err := tx.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+					p.Ping(ctx)
+					return nil
+				}); err != nil {
+					return err
+				}
+				return nil
 			}
 			return t.commit()
 		}, b.watchKeys...)
 		switch {
+		case errors.Is(err, goredis.TxFailedErr):
+			continue
 		case fnErr != nil:
 			return fnErr
 		case err == nil:
 			return nil
-		case errors.Is(err, goredis.TxFailedErr):
-			continue
 		default:
 			return wrapErr("update", err)
 		}
