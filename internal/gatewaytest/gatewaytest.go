@@ -10,6 +10,7 @@ package gatewaytest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -196,4 +197,23 @@ func ReadBody(t testing.TB, resp *http.Response) string {
 		t.Fatalf("reading body: %v", err)
 	}
 	return string(b)
+}
+
+// RunCLI runs the ssogate CLI (this test binary as the child) with args
+// and returns its combined output and exit code.
+func RunCLI(t testing.TB, dir string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), childEnv+"=1", childEnv+"_ARGS="+strings.Join(args, " "),
+		"XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return string(out), ee.ExitCode()
+		}
+		t.Fatalf("running the CLI: %v", err)
+	}
+	return string(out), 0
 }
