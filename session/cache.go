@@ -73,10 +73,13 @@ func (e *Entry) alive(now int64) bool {
 	return e.idle == 0 || now < e.lastSeen.Load()+e.idle
 }
 
-// cache maps cookie values to entries. Reads are lock-free (sync.Map);
-// the secondary indexes used by revocation take a mutex.
+// cache maps cookie values to entries. Lookups take one shard's read
+// lock; a plain map per shard keeps the lookup a single hash probe, which
+// stays fast when 100k sessions no longer fit in CPU caches (sync.Map's
+// trie costs several dependent pointer loads there). The secondary indexes
+// used by revocation take a separate mutex.
 type cache struct {
-	byCookie sync.Map // cookie value -> *Entry
+	shards [cacheShards]cacheShard
 
 	mu      sync.Mutex
 	byStore map[string]string              // store ID -> cookie value
@@ -85,16 +88,58 @@ type cache struct {
 	size    atomic.Int64
 }
 
+const cacheShards = 64
+
+type cacheShard struct {
+	mu sync.RWMutex
+	m  map[string]*Entry
+	_  [40]byte // keep shards on separate cache lines
+}
+
 func newCache() *cache {
-	return &cache{byStore: map[string]string{}, byUser: map[string]map[string]struct{}{}}
+	c := &cache{byStore: map[string]string{}, byUser: map[string]map[string]struct{}{}}
+	for i := range c.shards {
+		c.shards[i].m = map[string]*Entry{}
+	}
+	return c
+}
+
+// shard picks a shard from the cookie's last byte: the tag is HMAC output,
+// so valid cookies spread evenly.
+func (c *cache) shard(cookie string) *cacheShard {
+	if cookie == "" {
+		return &c.shards[0]
+	}
+	return &c.shards[cookie[len(cookie)-1]%cacheShards]
 }
 
 func (c *cache) get(cookie string) *Entry {
-	v, ok := c.byCookie.Load(cookie)
+	sh := c.shard(cookie)
+	sh.mu.RLock()
+	e := sh.m[cookie]
+	sh.mu.RUnlock()
+	return e
+}
+
+func (c *cache) store(cookie string, e *Entry) (replaced bool) {
+	sh := c.shard(cookie)
+	sh.mu.Lock()
+	_, replaced = sh.m[cookie]
+	sh.m[cookie] = e
+	sh.mu.Unlock()
+	return replaced
+}
+
+func (c *cache) remove(cookie string) *Entry {
+	sh := c.shard(cookie)
+	sh.mu.Lock()
+	e, ok := sh.m[cookie]
+	delete(sh.m, cookie)
+	sh.mu.Unlock()
 	if !ok {
 		return nil
 	}
-	return v.(*Entry)
+	return e
 }
 
 // put caches e unless a revocation happened since gen was read: the store
@@ -106,10 +151,11 @@ func (c *cache) put(cookie string, e *Entry, gen uint64) {
 		return
 	}
 	if old, ok := c.byStore[e.StoreID]; ok && old != cookie {
-		c.byCookie.Delete(old)
-		c.size.Add(-1)
+		if c.remove(old) != nil {
+			c.size.Add(-1)
+		}
 	}
-	if _, loaded := c.byCookie.Swap(cookie, e); !loaded {
+	if !c.store(cookie, e) {
 		c.size.Add(1)
 	}
 	c.byStore[e.StoreID] = cookie
@@ -127,9 +173,9 @@ func (c *cache) dropLocked(storeID string) {
 		return
 	}
 	delete(c.byStore, storeID)
-	if v, loaded := c.byCookie.LoadAndDelete(cookie); loaded {
+	if e := c.remove(cookie); e != nil {
 		c.size.Add(-1)
-		uid := v.(*Entry).Identity.UserID
+		uid := e.Identity.UserID
 		if u := c.byUser[uid]; u != nil {
 			delete(u, storeID)
 			if len(u) == 0 {
@@ -160,7 +206,12 @@ func (c *cache) dropAll() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen.Add(1)
-	c.byCookie.Clear()
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		clear(sh.m)
+		sh.mu.Unlock()
+	}
 	c.byStore = map[string]string{}
 	c.byUser = map[string]map[string]struct{}{}
 	c.size.Store(0)
@@ -170,12 +221,16 @@ func (c *cache) dropAll() {
 func (c *cache) sweep(now time.Time) {
 	n := now.UnixNano()
 	var dead []string
-	c.byCookie.Range(func(_, v any) bool {
-		if e := v.(*Entry); !e.alive(n) {
-			dead = append(dead, e.StoreID)
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.RLock()
+		for _, e := range sh.m {
+			if !e.alive(n) {
+				dead = append(dead, e.StoreID)
+			}
 		}
-		return true
-	})
+		sh.mu.RUnlock()
+	}
 	if len(dead) == 0 {
 		return
 	}

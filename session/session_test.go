@@ -76,6 +76,22 @@ func newFixture(t testing.TB, cfg Config) *fixture {
 	return &fixture{st: st, m: m, clk: clk, user: u, org: o, ctx: ctx, stopM: cancel}
 }
 
+// waitTouched waits until the store records activity at the current time.
+func (f *fixture) waitTouched(t testing.TB, storeID string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s, err := f.st.GetSession(f.ctx, storeID)
+		if err == nil && s.LastSeen.Equal(f.clk.Now()) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("last_seen not written: %+v %v", s, err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 func (f *fixture) issue(t testing.TB) string {
 	t.Helper()
 	c, _, err := f.m.Issue(f.ctx, f.user, IssueMeta{Method: "test", ParentID: f.org.ParentID})
@@ -138,9 +154,13 @@ func TestExpiredAndIdle(t *testing.T) {
 		c := f.issue(t)
 		for i := 0; i < 5; i++ { // keep it active so only the TTL can end it
 			f.clk.Add(11 * time.Minute)
-			if _, err := f.m.Validate(f.ctx, c); err != nil {
+			e, err := f.m.Validate(f.ctx, c)
+			if err != nil {
 				t.Fatalf("after %d active steps: %v", i+1, err)
 			}
+			// The activity is written in the background; let it land before
+			// the fake clock jumps again.
+			f.waitTouched(t, e.StoreID)
 		}
 		f.clk.Add(6 * time.Minute) // 61 minutes in
 		if _, err := f.m.Validate(f.ctx, c); !errors.Is(err, ErrNoSession) {
@@ -180,18 +200,7 @@ func TestExpiredAndIdle(t *testing.T) {
 		if _, err := f.m.Validate(f.ctx, c); err != nil {
 			t.Fatal(err)
 		}
-		// The touch is written in the background; wait for it.
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			s, err := f.st.GetSession(f.ctx, e.StoreID)
-			if err == nil && s.LastSeen.Equal(f.clk.Now()) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("last_seen not written: %v %v", s, err)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		f.waitTouched(t, e.StoreID)
 		f.clk.Add(8 * time.Minute) // 16 minutes since issue, 8 since activity
 		f.m.DropCache()
 		if _, err := f.m.Validate(f.ctx, c); err != nil {
