@@ -36,6 +36,12 @@ func (h *Handler) apiRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+b+"/domains/{domain}", h.withCaller(h.apiGetDomain))
 	mux.HandleFunc("POST "+b+"/domains/{domain}/verify", h.withCaller(h.apiVerifyDomain))
 	mux.HandleFunc("DELETE "+b+"/domains/{domain}", h.withCaller(h.apiDeleteDomain))
+	mux.HandleFunc("GET "+b+"/connections", h.withCaller(h.apiListConnections))
+	mux.HandleFunc("POST "+b+"/connections", h.withCaller(h.apiCreateConnection))
+	mux.HandleFunc("GET "+b+"/connections/{id}", h.withCaller(h.apiGetConnection))
+	mux.HandleFunc("DELETE "+b+"/connections/{id}", h.withCaller(h.apiDeleteConnection))
+	mux.HandleFunc("GET "+b+"/sso", h.withCaller(h.apiGetSSO))
+	mux.HandleFunc("PUT "+b+"/sso", h.withCaller(h.apiPutSSO))
 }
 
 // withCaller authenticates an admin API request: `Authorization: Bearer`

@@ -3,11 +3,14 @@ package caddymodule
 import (
 	"context"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -67,6 +70,14 @@ type App struct {
 	metrics  *metrics
 	cancel   context.CancelFunc
 	csrfKey  []byte
+	sp       *spKeyState
+}
+
+// spKeyState caches the SAML SP key pair once loaded from the store.
+type spKeyState struct {
+	mu   sync.Mutex
+	priv *rsa.PrivateKey
+	cert *x509.Certificate
 }
 
 // healthState is the store's last known reachability.
@@ -131,6 +142,7 @@ func (a *App) provision(ctx context.Context, logger *zap.Logger, reg *prometheus
 	a.backend, a.poolKey = b, key
 	a.store = store.New(b)
 	a.health = &healthState{}
+	a.sp = &spKeyState{}
 	a.health.ok.Store(true)
 
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -8,7 +8,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/ssogate/ssogate/policy"
 	"github.com/ssogate/ssogate/ui"
 )
 
@@ -22,6 +21,10 @@ func (h *Handler) buildRoutes() *http.ServeMux {
 	mux.HandleFunc("GET "+b+"/auth", h.serveForwardAuth)
 	mux.HandleFunc("GET "+b+"/.well-known/jwks.json", h.serveJWKS)
 	mux.HandleFunc("GET "+b+"/login", h.serveLogin)
+	mux.HandleFunc("POST "+b+"/login", h.servePostLogin)
+	mux.HandleFunc("GET "+b+"/saml/{connection}/metadata", h.serveSPMetadata)
+	mux.HandleFunc("POST "+b+"/saml/{connection}/acs", h.serveACS)
+	mux.HandleFunc("GET "+b+"/oidc/{connection}/callback", h.serveOIDCCallback)
 	h.apiRoutes(mux)
 	mux.HandleFunc(b+"/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusNotFound, "not_found", "no such ssogate endpoint")
@@ -96,16 +99,6 @@ func (h *Handler) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	_, _ = w.Write(h.app.sessions.Keys().JWKS())
-}
-
-func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) {
-	returnTo := policy.SafeReturnTo(r.URL.Query().Get("return_to"), h.origin)
-	_ = ui.Render(w, http.StatusOK, "notice.html", ui.Page{
-		Title: "Sign in", BasePath: h.BasePath,
-		Message: "Sign in to continue.",
-		Detail:  "No sign-in method is configured for this site yet.",
-		Data:    returnTo,
-	})
 }
 
 // setSessionCookie sends the session cookie (HttpOnly, SameSite=Lax,

@@ -34,7 +34,10 @@ type Handler struct {
 	origin     string // scheme://host[:port], no trailing slash
 	secure     bool
 	cookieName string
-	routes     *http.ServeMux
+	// authCookieName holds the browser key that binds pending sign-ins.
+	authCookieName string
+	routes         *http.ServeMux
+	conns          *connectorCache
 }
 
 // CaddyModule returns the Caddy module information.
@@ -73,6 +76,8 @@ func (h *Handler) provision(app *App) {
 		// can set or read them.
 		h.cookieName = "__Host-ssogate_session"
 	}
+	h.authCookieName = strings.Replace(h.cookieName, "session", "auth", 1)
+	h.conns = &connectorCache{}
 	h.routes = h.buildRoutes()
 }
 

@@ -11,6 +11,7 @@ import (
 type metrics struct {
 	storeErrors prometheus.Counter
 	guard       *prometheus.CounterVec // outcome: pass, unauthenticated, forbidden, unavailable
+	signIns     *prometheus.CounterVec // method, outcome (success or the refusal reason)
 }
 
 func newMetrics(reg *prometheus.Registry) (*metrics, error) {
@@ -24,12 +25,20 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 			Help: "Guarded requests by outcome.",
 		}, []string{"outcome"}),
 	}
+	m.signIns = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "ssogate", Name: "sign_ins_total",
+		Help: "Sign-ins by method and outcome (success, or the refusal reason).",
+	}, []string{"method", "outcome"})
 	var err error
 	m.storeErrors, err = register(reg, m.storeErrors)
 	if err != nil {
 		return nil, err
 	}
 	m.guard, err = register(reg, m.guard)
+	if err != nil {
+		return nil, err
+	}
+	m.signIns, err = register(reg, m.signIns)
 	if err != nil {
 		return nil, err
 	}

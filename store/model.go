@@ -159,6 +159,7 @@ type Connection struct {
 	SignRequests   bool   `json:"sign_requests,omitempty"`
 	// OIDC.
 	Issuer       string `json:"issuer,omitempty"`
+	HostedDomain string `json:"hosted_domain,omitempty"` // Google Workspace: required hd claim
 	ClientID     string `json:"client_id,omitempty"`
 	ClientSecret string `json:"-"` // never returned after creation
 	// Tested is set after the first successful sign-in through it.
@@ -246,6 +247,7 @@ type PendingAuth struct {
 	Provider     string    `json:"provider,omitempty"` // social provider name
 	Nonce        string    `json:"nonce,omitempty"`
 	PKCEVerifier string    `json:"pkce_verifier,omitempty"`
+	SAMLRequest  string    `json:"saml_request_id,omitempty"`
 	ReturnTo     string    `json:"return_to"`
 	Email        string    `json:"email,omitempty"` // login hint
 	BrowserKey   string    `json:"browser_key,omitempty"`

@@ -1,0 +1,325 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	oidcconn "github.com/ssogate/ssogate/connector/oidc"
+	samlconn "github.com/ssogate/ssogate/connector/saml"
+	"github.com/ssogate/ssogate/store"
+)
+
+// connectionView is a connection plus what the IdP admin must paste.
+type connectionView struct {
+	*store.Connection
+	DefaultOrg string         `json:"default_org"`
+	Setup      map[string]any `json:"setup"`
+}
+
+func (h *Handler) viewConnection(ctx context.Context, c *store.Connection) connectionView {
+	v := connectionView{Connection: c}
+	if o, err := h.app.store.GetOrg(ctx, c.DefaultOrgID); err == nil {
+		v.DefaultOrg = o.Slug
+	}
+	setup := map[string]any{"login_url": h.tileURL()}
+	switch c.Type {
+	case store.ConnSAML:
+		setup["acs_url"] = h.acsURL(c.ID)
+		setup["entity_id"] = h.spEntityID(c.ID)
+		setup["sp_metadata_url"] = h.spEntityID(c.ID)
+		setup["name_id_format"] = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
+		setup["attributes"] = map[string]any{
+			"okta":             map[string]string{"email": "user.email", "firstName": "user.firstName", "lastName": "user.lastName", "groups": "Group Attribute Statement \"groups\", filter: starts with " + h.app.GroupPrefix},
+			"entra":            map[string]string{"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress": "user.mail", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname": "user.givenname", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname": "user.surname", "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups": "Groups assigned to the application (cloud-only group names)"},
+			"google_workspace": map[string]string{"email": "Primary email", "firstName": "First name", "lastName": "Last name", "groups": "Group membership (the " + h.app.GroupPrefix + "* groups)"},
+		}
+	case store.ConnOIDC:
+		setup["redirect_uri"] = h.redirectURI(c.ID)
+		setup["scopes"] = "openid email profile"
+		setup["claims"] = map[string]string{"email": "email", "groups": "groups (Okta: a Groups claim filtered by prefix " + h.app.GroupPrefix + "; Entra ID: groups claim, cloud group names)"}
+	}
+	v.Setup = setup
+	return v
+}
+
+type connectionInput struct {
+	Type           string `json:"type"`
+	Name           string `json:"name"`
+	DefaultOrg     string `json:"default_org"`
+	MetadataURL    string `json:"metadata_url"`
+	MetadataXML    string `json:"metadata_xml"`
+	EmailAttribute string `json:"email_attribute"`
+	GroupAttribute string `json:"group_attribute"`
+	SignRequests   bool   `json:"sign_requests"`
+	Issuer         string `json:"issuer"`
+	ClientID       string `json:"client_id"`
+	ClientSecret   string `json:"client_secret"`
+	HostedDomain   string `json:"hosted_domain"`
+}
+
+func (h *Handler) apiCreateConnection(w http.ResponseWriter, r *http.Request, c *caller) {
+	var in connectionInput
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	conn, status, code, msg := h.connectionFromInput(r, c, &in)
+	if status != 0 {
+		writeJSONError(w, status, code, msg)
+		return
+	}
+	if err := h.app.store.CreateConnection(r.Context(), conn); err != nil {
+		h.apiStoreError(w, err)
+		return
+	}
+	h.app.audit(r, &store.AuditEvent{ParentID: c.ParentID, Actor: c.Actor, Action: "connection.create", Target: conn.ID,
+		Outcome: "success", Details: map[string]string{"type": string(conn.Type), "name": conn.Name}})
+	writeJSON(w, http.StatusCreated, h.viewConnection(r.Context(), conn))
+}
+
+// connectionFromInput validates the input and checks the IdP answers
+// (metadata parses; OIDC discovery works) before anything is stored.
+func (h *Handler) connectionFromInput(r *http.Request, c *caller, in *connectionInput) (*store.Connection, int, string, string) {
+	ctx := r.Context()
+	in.Name = strings.TrimSpace(in.Name)
+	if in.Name == "" || len(in.Name) > 100 {
+		return nil, 400, "invalid_name", "name is required (at most 100 characters)"
+	}
+	orgID, status, code, msg := h.defaultOrg(ctx, c, in.DefaultOrg)
+	if status != 0 {
+		return nil, status, code, msg
+	}
+	conn := &store.Connection{ID: store.NewID(), ParentID: c.ParentID, Name: in.Name, DefaultOrgID: orgID,
+		EmailAttribute: in.EmailAttribute, GroupAttribute: in.GroupAttribute}
+	switch in.Type {
+	case "saml":
+		conn.Type, conn.SignRequests = store.ConnSAML, in.SignRequests
+		if (in.MetadataURL == "") == (in.MetadataXML == "") {
+			return nil, 400, "invalid_metadata", "give exactly one of metadata_url and metadata_xml"
+		}
+		raw := []byte(in.MetadataXML)
+		if in.MetadataURL != "" {
+			if err := checkIdPURL(in.MetadataURL); err != nil {
+				return nil, 400, "invalid_metadata_url", err.Error()
+			}
+			var err error
+			if raw, err = fetchMetadata(ctx, in.MetadataURL); err != nil {
+				return nil, 400, "metadata_unreachable", err.Error()
+			}
+			conn.IDPMetadataURL = in.MetadataURL
+		}
+		if _, err := samlconn.ParseMetadata(raw); err != nil {
+			return nil, 400, "invalid_metadata", err.Error()
+		}
+		conn.IDPMetadataXML = string(raw)
+		if _, err := h.samlConnector(ctx, conn); err != nil {
+			return nil, 400, "invalid_metadata", err.Error()
+		}
+	case "oidc":
+		conn.Type, conn.Issuer, conn.ClientID, conn.ClientSecret, conn.HostedDomain = store.ConnOIDC, in.Issuer, in.ClientID, in.ClientSecret, in.HostedDomain
+		if err := checkIdPURL(in.Issuer); err != nil {
+			return nil, 400, "invalid_issuer", err.Error()
+		}
+		if in.ClientID == "" || in.ClientSecret == "" {
+			return nil, 400, "invalid_client", "client_id and client_secret are required"
+		}
+		if _, err := oidcconn.New(ctx, conn, oidcconn.Config{RedirectURL: h.redirectURI(conn.ID), HTTPClient: idpClient}); err != nil {
+			return nil, 400, "discovery_failed", "OIDC discovery failed: " + err.Error()
+		}
+	default:
+		return nil, 400, "invalid_type", `type must be "saml" or "oidc"`
+	}
+	return conn, 0, "", ""
+}
+
+// defaultOrg resolves the org JIT puts new members in: the named one, or
+// the parent org's only org.
+func (h *Handler) defaultOrg(ctx context.Context, c *caller, slug string) (string, int, string, string) {
+	if slug != "" {
+		o, err := h.app.store.GetOrgBySlug(ctx, slug)
+		if err != nil || o.ParentID != c.ParentID {
+			return "", 400, "invalid_default_org", "default_org must be the slug of one of your organizations"
+		}
+		return o.ID, 0, "", ""
+	}
+	orgs, err := h.app.store.ListOrgs(ctx, c.ParentID)
+	if err != nil {
+		return "", 503, "unavailable", "the store is unreachable"
+	}
+	if len(orgs) != 1 {
+		return "", 400, "invalid_default_org", "you have several organizations: set default_org to the slug new members join"
+	}
+	return orgs[0].ID, 0, "", ""
+}
+
+// checkIdPURL accepts https URLs, and http only on loopback (local IdPs).
+func checkIdPURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.User != nil {
+		return fmt.Errorf("%q is not an absolute URL", raw)
+	}
+	if u.Scheme == "https" {
+		return nil
+	}
+	host := u.Hostname()
+	if ip := net.ParseIP(host); u.Scheme == "http" && (host == "localhost" || (ip != nil && ip.IsLoopback())) {
+		return nil
+	}
+	return fmt.Errorf("%q must use https", raw)
+}
+
+// fetchMetadata downloads IdP metadata with a timeout and a 1 MiB limit.
+func fetchMetadata(ctx context.Context, raw string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := idpClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetching IdP metadata: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("fetching IdP metadata: HTTP %d", resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20+1))
+	if err != nil {
+		return nil, fmt.Errorf("fetching IdP metadata: %w", err)
+	}
+	if len(body) > 1<<20 {
+		return nil, errors.New("IdP metadata is larger than 1 MiB")
+	}
+	return body, nil
+}
+
+func (h *Handler) apiListConnections(w http.ResponseWriter, r *http.Request, c *caller) {
+	list, err := h.app.store.ListConnections(r.Context(), c.ParentID)
+	if err != nil {
+		h.apiStoreError(w, err)
+		return
+	}
+	out := make([]connectionView, 0, len(list))
+	for i := range list {
+		out = append(out, h.viewConnection(r.Context(), &list[i]))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"connections": out})
+}
+
+func (h *Handler) ownConnection(w http.ResponseWriter, r *http.Request, c *caller) (*store.Connection, bool) {
+	conn, err := h.app.store.GetConnection(r.Context(), r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) || (err == nil && conn.ParentID != c.ParentID) {
+		writeJSONError(w, http.StatusNotFound, "not_found", "no such connection")
+		return nil, false
+	}
+	if err != nil {
+		h.apiStoreError(w, err)
+		return nil, false
+	}
+	return conn, true
+}
+
+func (h *Handler) apiGetConnection(w http.ResponseWriter, r *http.Request, c *caller) {
+	if conn, ok := h.ownConnection(w, r, c); ok {
+		writeJSON(w, http.StatusOK, h.viewConnection(r.Context(), conn))
+	}
+}
+
+func (h *Handler) apiDeleteConnection(w http.ResponseWriter, r *http.Request, c *caller) {
+	conn, ok := h.ownConnection(w, r, c)
+	if !ok {
+		return
+	}
+	p, err := h.app.store.GetParentOrg(r.Context(), c.ParentID)
+	if err != nil {
+		h.apiStoreError(w, err)
+		return
+	}
+	if list, err := h.app.store.ListConnections(r.Context(), c.ParentID); err == nil && p.SSOEnforced && len(list) == 1 {
+		writeJSONError(w, http.StatusConflict, "sso_enforced", "SSO is enforced: turn it off before deleting the last connection")
+		return
+	}
+	if err := h.app.store.DeleteConnection(r.Context(), conn.ID); err != nil {
+		h.apiStoreError(w, err)
+		return
+	}
+	h.app.audit(r, &store.AuditEvent{ParentID: c.ParentID, Actor: c.Actor, Action: "connection.delete", Target: conn.ID, Outcome: "success"})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// apiGetSSO reports whether SSO is enforced and ready.
+func (h *Handler) apiGetSSO(w http.ResponseWriter, r *http.Request, c *caller) {
+	p, err := h.app.store.GetParentOrg(r.Context(), c.ParentID)
+	if err != nil {
+		h.apiStoreError(w, err)
+		return
+	}
+	list, err := h.app.store.ListConnections(r.Context(), c.ParentID)
+	if err != nil {
+		h.apiStoreError(w, err)
+		return
+	}
+	tested := false
+	for _, x := range list {
+		tested = tested || !x.TestedAt.IsZero()
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"enforced": p.SSOEnforced, "connections": len(list), "tested": tested, "login_url": h.tileURL()})
+}
+
+// apiPutSSO turns SSO enforcement on (ending every session of the parent
+// org's members) or off. Turning it on needs a connection that has
+// completed a sign-in, so nobody is locked out by a broken setup.
+func (h *Handler) apiPutSSO(w http.ResponseWriter, r *http.Request, c *caller) {
+	var in struct {
+		Enforced *bool `json:"enforced"`
+	}
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	if in.Enforced == nil {
+		writeJSONError(w, http.StatusBadRequest, "invalid_request", `send {"enforced": true} or {"enforced": false}`)
+		return
+	}
+	ctx := r.Context()
+	if *in.Enforced {
+		list, err := h.app.store.ListConnections(ctx, c.ParentID)
+		if err != nil {
+			h.apiStoreError(w, err)
+			return
+		}
+		tested := false
+		for _, x := range list {
+			tested = tested || !x.TestedAt.IsZero()
+		}
+		if !tested {
+			writeJSONError(w, http.StatusConflict, "sso_untested", "test a connection first: sign in through it once, then enforce SSO")
+			return
+		}
+	}
+	before, err := h.app.store.GetParentOrg(ctx, c.ParentID)
+	if err != nil {
+		h.apiStoreError(w, err)
+		return
+	}
+	if _, err := h.app.store.UpdateParentOrg(ctx, c.ParentID, func(p *store.ParentOrg) error {
+		p.SSOEnforced = *in.Enforced
+		return nil
+	}); err != nil {
+		h.apiStoreError(w, err)
+		return
+	}
+	ended := 0
+	if *in.Enforced && !before.SSOEnforced {
+		if ended, err = h.app.sessions.RevokeParent(ctx, c.ParentID); err != nil {
+			h.apiStoreError(w, err)
+			return
+		}
+	}
+	h.app.audit(r, &store.AuditEvent{ParentID: c.ParentID, Actor: c.Actor, Action: "sso.enforce", Outcome: "success",
+		Details: map[string]string{"enforced": fmt.Sprint(*in.Enforced), "sessions_ended": fmt.Sprint(ended)}})
+	writeJSON(w, http.StatusOK, map[string]any{"enforced": *in.Enforced, "sessions_ended": ended})
+}
