@@ -140,6 +140,14 @@ func run(bin string, rounds int, dur time.Duration, conns int, outDir string) er
 // pinning puts the servers on CPU 0 and wrk on CPU 1 when taskset and two
 // CPUs are there, so the client does not steal the servers' time.
 func pinning() (server, client string) {
+	// Once re-run under taskset, NumCPU sees only CPU 0: the parent's
+	// decision comes through the environment.
+	if v := os.Getenv("SSOGATE_BENCH_PINNED"); v != "" {
+		if s, c, ok := strings.Cut(v, ","); ok {
+			return s, c
+		}
+		return "", ""
+	}
 	if runtime.NumCPU() < 2 {
 		return "", ""
 	}
@@ -161,7 +169,8 @@ func pinSelf() {
 			return
 		}
 		cmd := pinned(cpu, exe, os.Args[1:]...)
-		cmd.Env = append(os.Environ(), "SSOGATE_BENCH_PINNED=1")
+		_, client := pinning()
+		cmd.Env = append(os.Environ(), "SSOGATE_BENCH_PINNED="+cpu+","+client)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 		if err := cmd.Run(); err != nil {
 			if ee, ok := err.(*exec.ExitError); ok {
@@ -337,7 +346,7 @@ func report(sums []summary, serverCPU, wrkCPU string) {
 	if serverCPU != "" {
 		pin = fmt.Sprintf("servers on CPU %s, wrk on CPU %s", serverCPU, wrkCPU)
 	}
-	fmt.Printf("\nssogate end-to-end benchmark (%d CPUs, %s; medians of rounds)\n\n", runtime.NumCPU(), pin)
+	fmt.Printf("\nssogate end-to-end benchmark (%s; medians of rounds)\n\n", pin)
 	fmt.Printf("| %-28s | %10s | %8s | %8s | %13s | %13s | %9s |\n", "target", "req/s", "p50 ms", "p99 ms", "req/s vs bare", "p99 vs bare", "RSS MiB")
 	fmt.Printf("|%s|%s|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 30), strings.Repeat("-", 12), strings.Repeat("-", 10), strings.Repeat("-", 10), strings.Repeat("-", 15), strings.Repeat("-", 15), strings.Repeat("-", 11))
 	for _, s := range sums {
@@ -349,7 +358,8 @@ func writeJSON(dir string, sums []summary, rounds int, dur time.Duration, conns 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	doc := map[string]any{"time": time.Now().UTC().Format(time.RFC3339), "cpus": runtime.NumCPU(), "rounds": rounds,
+	server, client := pinning()
+	doc := map[string]any{"time": time.Now().UTC().Format(time.RFC3339), "server_cpu": server, "wrk_cpu": client, "rounds": rounds,
 		"duration": dur.String(), "connections": conns, "targets": sums}
 	raw, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
