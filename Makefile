@@ -35,6 +35,8 @@ bench: build
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./session/ ./caddymodule/ ./store/storetest/ ./policy/
+	SSOGATE_REVOCATION_N=1000 $(GO) test -count=1 -v -run 'TestRevocationLatencyRedis|TestCachedSessionMemory|TestLookupCostIsFlat' ./session/ ./store/storetest/ | grep -E '^(=== RUN|--- |\s+\S+_test.go)'
+
 
 # Prints the xcaddy command for a custom Caddy build, from xcaddy.json.
 xcaddy-cmd:
