@@ -13,15 +13,31 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ssogate/ssogate/policy"
 	"github.com/ssogate/ssogate/store"
 )
 
-// caller is who is using the admin API: an API key (acting for a parent
-// org) or a signed-in user (with their roles).
+// caller is who is using the admin API: an API key (acting as an owner
+// of its parent org) or a signed-in user (with their roles).
 type caller struct {
 	ParentID string
 	Actor    string // for audit: "api:<name>" or the user's email
 	UserID   string // empty for API keys
+	// Roles of a signed-in user by org ID; nil for API keys.
+	Roles map[string]store.Role
+	// Owner: may administer the parent org (domains, SSO, SCIM, …).
+	Owner bool
+}
+
+// roleIn is the caller's role in an org of its parent org ("" if none).
+func (c *caller) roleIn(o *store.Org) store.Role {
+	if o.ParentID != c.ParentID {
+		return ""
+	}
+	if c.Roles == nil {
+		return store.RoleOwner
+	}
+	return c.Roles[o.ID]
 }
 
 const csrfHeader = "X-Ssogate-Csrf"
@@ -40,15 +56,33 @@ func (h *Handler) apiRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+b+"/connections", h.withCaller(h.apiCreateConnection))
 	mux.HandleFunc("GET "+b+"/connections/{id}", h.withCaller(h.apiGetConnection))
 	mux.HandleFunc("DELETE "+b+"/connections/{id}", h.withCaller(h.apiDeleteConnection))
+	mux.HandleFunc("GET "+b+"/orgs/{org}/members", h.withMember(h.apiListMembers))
+	mux.HandleFunc("POST "+b+"/orgs/{org}/members", h.withMember(h.apiInviteMember))
+	mux.HandleFunc("PATCH "+b+"/orgs/{org}/members/{user}", h.withMember(h.apiChangeRole))
+	mux.HandleFunc("DELETE "+b+"/orgs/{org}/members/{user}", h.withMember(h.apiRemoveMember))
 	mux.HandleFunc("GET "+b+"/sso", h.withCaller(h.apiGetSSO))
 	mux.HandleFunc("PUT "+b+"/sso", h.withCaller(h.apiPutSSO))
 }
 
-// withCaller authenticates an admin API request: `Authorization: Bearer`
-// with an API key, or a session cookie plus the CSRF header.
+// withCaller authenticates an admin API request for owners of the parent
+// org: `Authorization: Bearer` with an API key, or a session cookie plus
+// the CSRF header.
 func (h *Handler) withCaller(fn func(http.ResponseWriter, *http.Request, *caller)) http.HandlerFunc {
+	return h.withRole(true, fn)
+}
+
+// withMember is withCaller for endpoints admins may use too (members);
+// handlers check the role in the org concerned.
+func (h *Handler) withMember(fn func(http.ResponseWriter, *http.Request, *caller)) http.HandlerFunc {
+	return h.withRole(false, fn)
+}
+
+func (h *Handler) withRole(ownerOnly bool, fn func(http.ResponseWriter, *http.Request, *caller)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c, status, code, msg := h.apiCaller(r)
+		if status == http.StatusOK && ownerOnly && !c.Owner {
+			status, code, msg = http.StatusForbidden, "forbidden", "only owners of the parent organization may do this"
+		}
 		if status != http.StatusOK {
 			writeJSONError(w, status, code, msg)
 			return
@@ -76,7 +110,7 @@ func (h *Handler) apiCaller(r *http.Request) (*caller, int, string, string) {
 			h.app.storeFailed(err)
 			return nil, http.StatusServiceUnavailable, "unavailable", "the store is unreachable"
 		}
-		return &caller{ParentID: rec.ParentID, Actor: "api:" + rec.Name}, http.StatusOK, "", ""
+		return &caller{ParentID: rec.ParentID, Actor: "api:" + rec.Name, Owner: true}, http.StatusOK, "", ""
 	}
 	e, status := h.authenticate(r)
 	switch status {
@@ -89,16 +123,32 @@ func (h *Handler) apiCaller(r *http.Request) (*caller, int, string, string) {
 	if !hmac.Equal([]byte(r.Header.Get(csrfHeader)), []byte(h.csrfToken(e.StoreID))) {
 		return nil, http.StatusForbidden, "csrf", "missing or wrong " + csrfHeader + " header"
 	}
+	c := &caller{Actor: e.Identity.Email, UserID: e.Identity.UserID, Roles: map[string]store.Role{}}
 	for _, o := range e.Identity.Orgs {
-		if o.Role == store.RoleOwner || o.Role == store.RolePrimaryOwner {
-			org, err := h.app.store.GetOrg(r.Context(), o.OrgID)
-			if err != nil {
-				continue
+		org, err := h.app.store.GetOrg(r.Context(), o.OrgID)
+		if err != nil {
+			continue
+		}
+		isOwner := policy.CanAdminister(o.Role)
+		// The parent org is the one the user owns, or else administers.
+		if c.ParentID == "" || (isOwner && !c.Owner) {
+			if c.ParentID != org.ParentID {
+				c.Roles = map[string]store.Role{}
 			}
-			return &caller{ParentID: org.ParentID, Actor: e.Identity.Email, UserID: e.Identity.UserID}, http.StatusOK, "", ""
+			c.ParentID, c.Owner = org.ParentID, isOwner
+		}
+		if org.ParentID == c.ParentID {
+			c.Roles[o.OrgID] = o.Role
 		}
 	}
-	return nil, http.StatusForbidden, "forbidden", "only owners of the parent organization may use the admin API"
+	manager := c.Owner
+	for _, r := range c.Roles {
+		manager = manager || r == store.RoleAdmin
+	}
+	if !manager {
+		return nil, http.StatusForbidden, "forbidden", "only owners and admins may use the admin API"
+	}
+	return c, http.StatusOK, "", ""
 }
 
 // csrfToken binds a CSRF token to one session.

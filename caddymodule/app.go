@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ssogate/ssogate/domains"
+	"github.com/ssogate/ssogate/mail"
 	"github.com/ssogate/ssogate/policy"
 	"github.com/ssogate/ssogate/session"
 	"github.com/ssogate/ssogate/store"
@@ -56,6 +58,12 @@ type App struct {
 	// BlockedDomains can never be claimed, on top of the built-in list of
 	// shared mail providers (gmail.com, outlook.com, …).
 	BlockedDomains []string `json:"blocked_domains,omitempty"`
+	// Mail is how ssogate sends mail (sign-in links, invitations). Default:
+	// an outbox folder in Caddy's data directory, logged, for machines with
+	// no mail server.
+	Mail *MailConfig `json:"mail,omitempty"`
+	// Social lists OIDC social login providers (Google, or any OIDC issuer).
+	Social []SocialProvider `json:"social,omitempty"`
 	// HealthInterval is how often the store is probed; while it fails,
 	// guarded requests get 503. Default: 1s.
 	HealthInterval caddy.Duration `json:"health_interval,omitempty"`
@@ -65,6 +73,8 @@ type App struct {
 	store    *store.Store
 	sessions *session.Manager
 	domains  *domains.Service
+	mailer   *mail.Queue
+	outbox   *mail.OutboxSender // when mail goes to the outbox
 	health   *healthState
 	logger   *zap.Logger
 	metrics  *metrics
@@ -78,6 +88,29 @@ type spKeyState struct {
 	mu   sync.Mutex
 	priv *rsa.PrivateKey
 	cert *x509.Certificate
+}
+
+// MailConfig selects the mail sender.
+type MailConfig struct {
+	// URL is smtp://user:pass@host:587 (STARTTLS), smtps://…:465, or empty
+	// for the outbox.
+	URL string `json:"url,omitempty"`
+	// From is the sender mailbox, e.g. "Acme SSO <sso@example.com>".
+	From string `json:"from,omitempty"`
+	// Outbox is the folder for the outbox sender. Default: ssogate/outbox in Caddy's data directory.
+	Outbox string `json:"outbox,omitempty"`
+}
+
+// SocialProvider is one social login button.
+type SocialProvider struct {
+	// Name is the provider's path segment and label ("google", "github-enterprise", …).
+	Name string `json:"name"`
+	// Issuer is the OIDC issuer. Default for "google": https://accounts.google.com.
+	Issuer       string `json:"issuer,omitempty"`
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+	// HostedDomain, for Google, limits sign-in to one Workspace domain.
+	HostedDomain string `json:"hosted_domain,omitempty"`
 }
 
 // healthState is the store's last known reachability.
@@ -102,6 +135,8 @@ type StorageConfig struct {
 func (App) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{ID: "ssogate", New: func() caddy.Module { return new(App) }}
 }
+
+var socialNameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,30}$`)
 
 // DefaultGroupPrefix is the group prefix when none is configured.
 const DefaultGroupPrefix = "ssogate-"
@@ -170,6 +205,9 @@ func (a *App) provision(ctx context.Context, logger *zap.Logger, reg *prometheus
 	a.domains = &domains.Service{Store: a.store, Resolver: domains.Resolver{Server: a.DNSResolver},
 		Label: a.DomainTXTLabel, Blocked: blocked, PendingTimeout: time.Duration(a.DomainPendingTimeout),
 		Audit: a.auditCtx, Logger: a.logger.Named("domains")}
+	if err := a.provisionMail(); err != nil {
+		return err
+	}
 	a.sessions = session.NewManager(a.store, session.DeriveKey(secret, session.CookieKeyPurpose), keys, session.Config{
 		TTL: time.Duration(a.SessionTTL), Idle: time.Duration(a.SessionIdle),
 	}, a.logger.Named("session"))
@@ -212,6 +250,19 @@ func (a *App) Validate() error {
 	if a.DomainTXTLabel != "" && (strings.ContainsAny(a.DomainTXTLabel, ". ") || len(a.DomainTXTLabel) > 63) {
 		return fmt.Errorf("ssogate: domain_txt_label %q must be one DNS label", a.DomainTXTLabel)
 	}
+	seen := map[string]bool{}
+	for _, p := range a.Social {
+		if !socialNameRe.MatchString(p.Name) || seen[p.Name] {
+			return fmt.Errorf("ssogate: social %q: names are unique, lower-case letters, digits and hyphens", p.Name)
+		}
+		seen[p.Name] = true
+		if p.Issuer == "" && p.Name != "google" {
+			return fmt.Errorf("ssogate: social %s needs an issuer (only google has a default)", p.Name)
+		}
+		if p.ClientID == "" || p.ClientSecret == "" {
+			return fmt.Errorf("ssogate: social %s needs client_id and client_secret", p.Name)
+		}
+	}
 	if strings.ContainsAny(a.GroupPrefix, " ,") {
 		return fmt.Errorf("ssogate: group_prefix %q must not contain spaces or commas", a.GroupPrefix)
 	}
@@ -250,6 +301,7 @@ func (a *App) Start() error {
 	}
 	go a.healthLoop(ctx)
 	go a.domains.Run(ctx, time.Duration(a.DomainCheckInterval))
+	a.mailer.Start(ctx)
 	go a.gcLoop(ctx)
 	a.logger.Info("ssogate started", zap.String("storage", a.backend.Name()))
 	return nil
@@ -273,6 +325,39 @@ func (a *App) Cleanup() error {
 			return fmt.Errorf("ssogate: releasing storage: %w", err)
 		}
 	}
+	return nil
+}
+
+// provisionMail builds the mail queue over SMTP or the outbox.
+func (a *App) provisionMail() error {
+	mc := a.Mail
+	if mc == nil {
+		mc = &MailConfig{}
+	}
+	var sender mail.Sender
+	if mc.URL != "" {
+		cfg, err := mail.ParseURL(caddy.NewReplacer().ReplaceAll(mc.URL, ""))
+		if err != nil {
+			return fmt.Errorf("ssogate: mail: %w", err)
+		}
+		from := mc.From
+		if from == "" {
+			return errors.New(`ssogate: mail needs a sender: mail <url> { from "Acme SSO <sso@example.com>" }`)
+		}
+		s, err := mail.NewSMTP(cfg, from)
+		if err != nil {
+			return fmt.Errorf("ssogate: mail: %w", err)
+		}
+		sender = s
+	} else {
+		dir := mc.Outbox
+		if dir == "" {
+			dir = filepath.Join(caddy.AppDataDir(), "ssogate", "outbox")
+		}
+		a.outbox = &mail.OutboxSender{Dir: dir, Logger: a.logger.Named("mail.outbox")}
+		sender = a.outbox
+	}
+	a.mailer = mail.NewQueue(sender, a.logger.Named("mail"), mail.QueueOptions{})
 	return nil
 }
 

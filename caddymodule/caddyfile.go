@@ -40,6 +40,8 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 //		domain_pending_timeout <duration>
 //		domain_txt_label <label>
 //		blocked_domains <domain>...
+//		mail <smtp-url> { from <mailbox> } | mail outbox [<dir>]
+//		social <name> { issuer <url>; client_id <id>; client_secret <secret>; hosted_domain <domain> }
 //		health_interval <duration>
 //	}
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -88,6 +90,14 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			a.BlockedDomains = append(a.BlockedDomains, d.RemainingArgs()...)
 			if len(a.BlockedDomains) == 0 {
 				return d.ArgErr()
+			}
+		case "mail":
+			if err := a.parseMail(d); err != nil {
+				return err
+			}
+		case "social":
+			if err := a.parseSocial(d); err != nil {
+				return err
 			}
 		case "health_interval":
 			dur, err := parseDuration(d)
@@ -161,6 +171,72 @@ func (a *App) parseStorage(d *caddyfile.Dispenser) error {
 			return d.Errf("unknown storage option %q", d.Val())
 		}
 	}
+	return nil
+}
+
+// parseMail: mail <smtp-url> { from <mailbox> } | mail outbox [<dir>]
+func (a *App) parseMail(d *caddyfile.Dispenser) error {
+	if !d.NextArg() {
+		return d.Errf("mail needs smtp://…, smtps://… or outbox")
+	}
+	a.Mail = &MailConfig{}
+	if d.Val() == "outbox" {
+		if d.NextArg() {
+			a.Mail.Outbox = d.Val()
+		}
+	} else {
+		a.Mail.URL = d.Val()
+		if !strings.HasPrefix(a.Mail.URL, "smtp://") && !strings.HasPrefix(a.Mail.URL, "smtps://") && !strings.HasPrefix(a.Mail.URL, "{") {
+			return d.Errf("mail: %q is not an smtp:// or smtps:// URL", a.Mail.URL)
+		}
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "from":
+			if !d.AllArgs(&a.Mail.From) {
+				return d.ArgErr()
+			}
+		default:
+			return d.Errf("unknown mail option %q (want from)", d.Val())
+		}
+	}
+	if a.Mail.URL != "" && a.Mail.From == "" {
+		return d.Errf(`mail needs a sender: mail %s { from "Acme SSO <sso@example.com>" }`, "<url>")
+	}
+	return nil
+}
+
+// parseSocial: social <name> { issuer <url>; client_id <id>; client_secret <secret>; hosted_domain <domain> }
+func (a *App) parseSocial(d *caddyfile.Dispenser) error {
+	if !d.NextArg() {
+		return d.Errf("social needs a provider name, e.g. social google { … }")
+	}
+	p := SocialProvider{Name: d.Val()}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var target *string
+		switch d.Val() {
+		case "issuer":
+			target = &p.Issuer
+		case "client_id":
+			target = &p.ClientID
+		case "client_secret":
+			target = &p.ClientSecret
+		case "hosted_domain":
+			target = &p.HostedDomain
+		default:
+			return d.Errf("unknown social option %q (want issuer, client_id, client_secret or hosted_domain)", d.Val())
+		}
+		if !d.AllArgs(target) {
+			return d.ArgErr()
+		}
+	}
+	a.Social = append(a.Social, p)
 	return nil
 }
 

@@ -127,12 +127,6 @@ func (h *Handler) servePostLogin(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// signInWithoutSSO handles emails that take no SSO route.
-func (h *Handler) signInWithoutSSO(w http.ResponseWriter, r *http.Request, p *loginPage) {
-	p.Error = "This email cannot sign in here. Ask your organization to set up single sign-on."
-	h.renderLogin(w, http.StatusOK, p)
-}
-
 // capture reads what routing needs about a domain: its verified owner,
 // whether SSO is enforced, and that parent org's connections (tested ones
 // first).
