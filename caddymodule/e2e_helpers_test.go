@@ -83,3 +83,5 @@ func get(t *testing.T, base, path, cookie string, hdr map[string]string) *http.R
 	}
 	return resp
 }
+
+var jsonMarshal = json.Marshal

@@ -23,6 +23,8 @@ func (h *Handler) buildRoutes() *http.ServeMux {
 	mux.HandleFunc("GET "+b+"/login", h.serveLogin)
 	mux.HandleFunc("POST "+b+"/login", h.servePostLogin)
 	mux.HandleFunc("GET "+b+"/magic/{token}", h.serveMagic)
+	mux.HandleFunc("GET "+b+"/social/{provider}/start", h.serveSocialStart)
+	mux.HandleFunc("GET "+b+"/social/{provider}/callback", h.serveSocialCallback)
 	mux.HandleFunc("POST "+b+"/magic/{token}", h.servePostMagic)
 	mux.HandleFunc("GET "+b+"/saml/{connection}/metadata", h.serveSPMetadata)
 	mux.HandleFunc("POST "+b+"/saml/{connection}/acs", h.serveACS)

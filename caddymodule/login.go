@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 
 	"go.uber.org/zap"
@@ -26,7 +27,11 @@ type loginPage struct {
 	SSOOnly bool
 	// Offer, when set, offers SSO for the entered email (not enforced).
 	Offer string
+	// Social buttons (never on the SSO-only page).
+	Social []socialButton
 }
+
+type socialButton struct{ Name, URL string }
 
 // browserKey returns this browser's random key (setting the cookie when
 // new). Pending sign-ins and login forms are bound to it, so a response
@@ -72,6 +77,12 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) renderLogin(w http.ResponseWriter, status int, p *loginPage) {
+	if !p.SSOOnly && p.Offer == "" {
+		for _, s := range h.app.Social {
+			p.Social = append(p.Social, socialButton{Name: s.Name,
+				URL: h.BasePath + "/social/" + s.Name + "/start?return_to=" + url.QueryEscape(p.ReturnTo)})
+		}
+	}
 	title := "Sign in"
 	if p.SSOOnly {
 		title = "Single sign-on"
