@@ -27,14 +27,14 @@ func TestParseGroup(t *testing.T) {
 		{"ssogate--admin", "ssogate-", "", "", false},             // empty slug
 		{"ssogate-admin", "ssogate-", "", "", false},
 		{"ssogate-", "ssogate-", "", "", false},
-		{"acme-admin", "ssogate-", "", "", false},           // no prefix
-		{"xssogate-acme-admin", "ssogate-", "", "", false},  // prefix not at start
-		{"ssogate-ac me-admin", "ssogate-", "", "", false},  // bad slug
-		{"ssogate-acme--admin", "ssogate-", "", "", false},  // slug ends with hyphen
-		{"ssogate-acmé-admin", "ssogate-", "", "", false},   // non-ASCII slug
-		{"ssogate-acme-admin", "", "", "", false},           // no prefix configured
-		{"Engineering", "ssogate-", "", "", false},          // plain IdP group
-		{"ssogate-acme-admin-", "ssogate-", "", "", false},  // trailing hyphen
+		{"acme-admin", "ssogate-", "", "", false},          // no prefix
+		{"xssogate-acme-admin", "ssogate-", "", "", false}, // prefix not at start
+		{"ssogate-ac me-admin", "ssogate-", "", "", false}, // bad slug
+		{"ssogate-acme--admin", "ssogate-", "", "", false}, // slug ends with hyphen
+		{"ssogate-acmé-admin", "ssogate-", "", "", false},  // non-ASCII slug
+		{"ssogate-acme-admin", "", "", "", false},          // no prefix configured
+		{"Engineering", "ssogate-", "", "", false},         // plain IdP group
+		{"ssogate-acme-admin-", "ssogate-", "", "", false}, // trailing hyphen
 		{"ssogate-acme.corp-admin", "ssogate-", "", "", false},
 	}
 	for _, tt := range tests {
