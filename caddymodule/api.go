@@ -60,6 +60,9 @@ func (h *Handler) apiRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+b+"/orgs/{org}/members", h.withMember(h.apiInviteMember))
 	mux.HandleFunc("PATCH "+b+"/orgs/{org}/members/{user}", h.withMember(h.apiChangeRole))
 	mux.HandleFunc("DELETE "+b+"/orgs/{org}/members/{user}", h.withMember(h.apiRemoveMember))
+	mux.HandleFunc("GET "+b+"/orgs/{org}/group-mappings", h.withCaller(h.apiGetMappings))
+	mux.HandleFunc("PUT "+b+"/orgs/{org}/group-mappings", h.withCaller(h.apiPutMappings))
+	mux.HandleFunc("GET "+b+"/orgs/{org}/group-mappings/preview", h.withCaller(h.apiPreviewMappings))
 	mux.HandleFunc("GET "+b+"/sso", h.withCaller(h.apiGetSSO))
 	mux.HandleFunc("PUT "+b+"/sso", h.withCaller(h.apiPutSSO))
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/ssogate/ssogate/provision"
 	"github.com/ssogate/ssogate/store"
 )
 
@@ -58,4 +59,14 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// auditMappings records each membership change made by group mappings,
+// naming the group that caused it.
+func (a *App) auditMappings(r *http.Request, parentID, source string, changes []provision.MappingChange) {
+	for _, c := range changes {
+		a.audit(r, &store.AuditEvent{ParentID: parentID, OrgID: c.OrgID, Actor: "group-mappings", Action: "mapping." + string(c.Action),
+			Target: c.Email, Outcome: "success", Details: map[string]string{"org": c.OrgSlug, "from": string(c.From), "to": string(c.To),
+				"group": c.Group, "source": source}})
+	}
 }

@@ -115,7 +115,7 @@ func (h *Handler) finishFromIdP(w http.ResponseWriter, r *http.Request, state st
 		h.logger.Warn("the IdP sent a groups link instead of groups (Entra ID groups overage); use SCIM push groups for group mappings",
 			zap.String("connection", conn.ID))
 	}
-	u, err := provision.SSO(ctx, h.app.store, conn, id, h.app.GroupPrefix)
+	u, changes, err := provision.SSO(ctx, h.app.store, conn, id, h.app.GroupPrefix)
 	if err != nil {
 		var ce *connector.Error
 		if !errors.As(err, &ce) {
@@ -126,6 +126,7 @@ func (h *Handler) finishFromIdP(w http.ResponseWriter, r *http.Request, state st
 		h.ssoRefused(w, r, conn, id.Email, ce.Reason, err)
 		return
 	}
+	h.app.auditMappings(r, conn.ParentID, "sso", changes)
 	if conn.TestedAt.IsZero() {
 		_, _ = h.app.store.UpdateConnection(ctx, conn.ID, func(c *store.Connection) error {
 			if c.TestedAt.IsZero() {

@@ -25,22 +25,24 @@ const (
 // SSO finds or creates the user an SSO identity belongs to, links the
 // IdP account (issuer, subject) to it, refreshes the profile, and makes
 // sure the user is an active member of the connection's default org.
-// Every refusal is a *connector.Error with one of the reasons above.
-func SSO(ctx context.Context, st *store.Store, conn *store.Connection, id *connector.Identity, groupPrefix string) (*store.User, error) {
+// Every refusal is a *connector.Error with one of the reasons above. In
+// orgs with Advanced Group Mappings on, membership and role come from the
+// asserted groups instead; the changes made are returned for audit.
+func SSO(ctx context.Context, st *store.Store, conn *store.Connection, id *connector.Identity, groupPrefix string) (*store.User, []MappingChange, error) {
 	email, domain, err := policy.NormalizeEmail(id.Email)
 	if err != nil {
-		return nil, connector.Refuse(ReasonBadEmail, fmt.Errorf("asserted email %q: %w", id.Email, err))
+		return nil, nil, connector.Refuse(ReasonBadEmail, fmt.Errorf("asserted email %q: %w", id.Email, err))
 	}
 	owner, captured, err := st.CaptureLookup(ctx, domain)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !policy.SSOIdentityAllowed(conn.ParentID, policy.Capture{Captured: captured, ParentID: owner}) {
-		return nil, connector.Refuse(ReasonOutsideOrg, fmt.Errorf("%s is not a domain verified by parent org %s", domain, conn.ParentID))
+		return nil, nil, connector.Refuse(ReasonOutsideOrg, fmt.Errorf("%s is not a domain verified by parent org %s", domain, conn.ParentID))
 	}
 	u, err := account(ctx, st, id, email)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now := st.Now().UTC()
 	groups := prefixed(id.Groups, groupPrefix)
@@ -62,15 +64,23 @@ func SSO(ctx context.Context, st *store.Store, conn *store.Connection, id *conne
 		return nil
 	})
 	if errors.Is(err, store.ErrAlreadyExists) {
-		return nil, connector.Refuse(ReasonAccountConflict, fmt.Errorf("the IdP renamed its account to %s, which another account uses", email))
+		return nil, nil, connector.Refuse(ReasonAccountConflict, fmt.Errorf("the IdP renamed its account to %s, which another account uses", email))
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := ensureMember(ctx, st, conn.DefaultOrgID, u.ID); err != nil {
-		return nil, err
+	if def, err := st.GetOrg(ctx, conn.DefaultOrgID); err == nil && !def.GroupMappings {
+		if err := ensureMember(ctx, st, conn.DefaultOrgID, u.ID); err != nil {
+			return nil, nil, err
+		}
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, nil, err
 	}
-	return u, nil
+	changes, err := ApplyMappings(ctx, st, conn.ParentID, u, groupPrefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	return u, changes, nil
 }
 
 // account returns the user linked to (issuer, subject), or links the user

@@ -64,7 +64,7 @@ func ident(sub, email string, groups ...string) *connector.Identity {
 func TestJITCreatesUserAndMembership(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	u, err := SSO(ctx, f.st, f.conn, ident("s1", "Alice@ACME.com", "ssogate-acme-admin", "Everyone"), "ssogate-")
+	u, _, err := SSO(ctx, f.st, f.conn, ident("s1", "Alice@ACME.com", "ssogate-acme-admin", "Everyone"), "ssogate-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,12 +78,12 @@ func TestJITCreatesUserAndMembership(t *testing.T) {
 	// The next sign-in updates the profile and finds the same account.
 	id := ident("s1", "alice@acme.com")
 	id.Name = "Alice S."
-	u2, err := SSO(ctx, f.st, f.conn, id, "ssogate-")
+	u2, _, err := SSO(ctx, f.st, f.conn, id, "ssogate-")
 	if err != nil || u2.ID != u.ID || u2.Name != "Alice S." || len(u2.IdPGroups) != 0 {
 		t.Fatalf("second sign-in: %+v %v", u2, err)
 	}
 	// The IdP renames the account (same subject): the email follows.
-	u3, err := SSO(ctx, f.st, f.conn, ident("s1", "alice.smith@acme.com"), "ssogate-")
+	u3, _, err := SSO(ctx, f.st, f.conn, ident("s1", "alice.smith@acme.com"), "ssogate-")
 	if err != nil || u3.ID != u.ID || u3.Email != "alice.smith@acme.com" {
 		t.Fatalf("renamed: %+v %v", u3, err)
 	}
@@ -92,14 +92,14 @@ func TestJITCreatesUserAndMembership(t *testing.T) {
 func TestRefusals(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	if _, err := SSO(ctx, f.st, f.conn, ident("s1", "bob@bob.com"), ""); connector.Reason(err) != ReasonOutsideOrg {
+	if _, _, err := SSO(ctx, f.st, f.conn, ident("s1", "bob@bob.com"), ""); connector.Reason(err) != ReasonOutsideOrg {
 		t.Fatalf("unverified domain: %v", err)
 	}
-	if _, err := SSO(ctx, f.st, f.conn, ident("s1", "eve@rival.com"), ""); connector.Reason(err) != ReasonOutsideOrg {
+	if _, _, err := SSO(ctx, f.st, f.conn, ident("s1", "eve@rival.com"), ""); connector.Reason(err) != ReasonOutsideOrg {
 		t.Fatalf("another parent org's domain: %v", err)
 	}
 	for _, bad := range []string{"", "a@b@acme.com", "evil.com<!---->@acme.com", "x@acme.com\u202e"} {
-		if _, err := SSO(ctx, f.st, f.conn, ident("s1", bad), ""); connector.Reason(err) != ReasonBadEmail {
+		if _, _, err := SSO(ctx, f.st, f.conn, ident("s1", bad), ""); connector.Reason(err) != ReasonBadEmail {
 			t.Errorf("email %q: %v", bad, err)
 		}
 	}
@@ -107,10 +107,10 @@ func TestRefusals(t *testing.T) {
 		t.Fatalf("refused sign-ins created users: %+v", users)
 	}
 	// An existing account linked to another subject at the same IdP.
-	if _, err := SSO(ctx, f.st, f.conn, ident("s1", "carol@acme.com"), ""); err != nil {
+	if _, _, err := SSO(ctx, f.st, f.conn, ident("s1", "carol@acme.com"), ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := SSO(ctx, f.st, f.conn, ident("s2", "carol@acme.com"), ""); connector.Reason(err) != ReasonAccountConflict {
+	if _, _, err := SSO(ctx, f.st, f.conn, ident("s2", "carol@acme.com"), ""); connector.Reason(err) != ReasonAccountConflict {
 		t.Fatalf("reassigned email: %v", err)
 	}
 	// A member deactivated by SCIM is not revived by signing in.
@@ -118,7 +118,7 @@ func TestRefusals(t *testing.T) {
 	if _, err := f.st.UpdateMembership(ctx, f.org.ID, u.ID, func(m *store.Membership) error { m.Status = store.MemberInactive; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := SSO(ctx, f.st, f.conn, ident("s1", "carol@acme.com"), ""); connector.Reason(err) != ReasonDeactivated {
+	if _, _, err := SSO(ctx, f.st, f.conn, ident("s1", "carol@acme.com"), ""); connector.Reason(err) != ReasonDeactivated {
 		t.Fatalf("deactivated: %v", err)
 	}
 }
@@ -133,7 +133,7 @@ func TestInvitedMemberBecomesActive(t *testing.T) {
 	if err := f.st.PutMembership(ctx, &store.Membership{OrgID: f.org.ID, UserID: u.ID, Role: store.RoleAdmin, Status: store.MemberInvited, Source: "invite"}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := SSO(ctx, f.st, f.conn, ident("d1", "dave@acme.com"), "")
+	got, _, err := SSO(ctx, f.st, f.conn, ident("d1", "dave@acme.com"), "")
 	if err != nil || got.ID != u.ID {
 		t.Fatalf("invited user: %+v %v", got, err)
 	}
