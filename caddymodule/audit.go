@@ -29,6 +29,9 @@ func (a *App) audit(r *http.Request, e *store.AuditEvent) {
 	fields := []zap.Field{zap.String("action", e.Action), zap.String("actor", e.Actor), zap.String("target", e.Target),
 		zap.String("outcome", e.Outcome), zap.String("reason", e.Reason), zap.String("parent_id", e.ParentID),
 		zap.String("org_id", e.OrgID), zap.String("remote_ip", e.RemoteIP)}
+	if len(e.Details) > 0 {
+		fields = append(fields, zap.Any("details", e.Details))
+	}
 	if err != nil {
 		a.logger.Error("audit event not stored", append(fields, zap.Error(err))...)
 		return

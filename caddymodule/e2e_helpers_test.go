@@ -43,7 +43,14 @@ func siteBlock(up string, opts ...string) string {
 // signIn signs a user in through the test route and returns the result.
 func signIn(t *testing.T, g *gatewaytest.Gateway, email, org, role string, apiKey bool) gatewaytest.LoginResult {
 	t.Helper()
-	q := url.Values{"email": {email}, "org": {org}, "role": {role}}
+	return signInUnder(t, g, email, org, role, "", apiKey)
+}
+
+// signInUnder is signIn with the org created under the parent org of the
+// existing org `under`.
+func signInUnder(t *testing.T, g *gatewaytest.Gateway, email, org, role, under string, apiKey bool) gatewaytest.LoginResult {
+	t.Helper()
+	q := url.Values{"email": {email}, "org": {org}, "role": {role}, "under": {under}}
 	if apiKey {
 		q.Set("apikey", "1")
 	}

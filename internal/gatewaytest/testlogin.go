@@ -61,7 +61,7 @@ type LoginResult struct {
 
 func (t *TestLogin) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	q := r.URL.Query()
-	res, err := SignIn(r, t.app, q.Get("email"), q.Get("org"), store.Role(q.Get("role")))
+	res, err := SignIn(r, t.app, q.Get("email"), q.Get("org"), store.Role(q.Get("role")), q.Get("under"))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return nil
@@ -80,8 +80,9 @@ func (t *TestLogin) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhtt
 }
 
 // SignIn makes sure the user, org (slug, under a parent org named after
-// it) and membership exist, then issues a session.
-func SignIn(r *http.Request, app *caddymodule.App, email, orgSlug string, role store.Role) (*LoginResult, error) {
+// it, or under the parent org of the org named by under) and membership
+// exist, then issues a session.
+func SignIn(r *http.Request, app *caddymodule.App, email, orgSlug string, role store.Role, under string) (*LoginResult, error) {
 	ctx := r.Context()
 	st := app.Store()
 	if role == "" {
@@ -99,11 +100,21 @@ func SignIn(r *http.Request, app *caddymodule.App, email, orgSlug string, role s
 	if orgSlug != "" {
 		o, err := st.GetOrgBySlug(ctx, orgSlug)
 		if errors.Is(err, store.ErrNotFound) {
-			p := &store.ParentOrg{Name: orgSlug}
-			if err := st.CreateParentOrg(ctx, p); err != nil {
-				return nil, fmt.Errorf("parent: %w", err)
+			var parentID string
+			if under != "" {
+				other, err := st.GetOrgBySlug(ctx, under)
+				if err != nil {
+					return nil, fmt.Errorf("under: %w", err)
+				}
+				parentID = other.ParentID
+			} else {
+				p := &store.ParentOrg{Name: orgSlug}
+				if err := st.CreateParentOrg(ctx, p); err != nil {
+					return nil, fmt.Errorf("parent: %w", err)
+				}
+				parentID = p.ID
 			}
-			o = &store.Org{Slug: orgSlug, Name: orgSlug, ParentID: p.ID}
+			o = &store.Org{Slug: orgSlug, Name: orgSlug, ParentID: parentID}
 			err = st.CreateOrg(ctx, o)
 		}
 		if err != nil {
