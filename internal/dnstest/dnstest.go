@@ -25,15 +25,23 @@ type Server struct {
 func Start(t testing.TB) *Server {
 	t.Helper()
 	s := &Server{records: map[string][][]string{}}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("dnstest: listening: %v", err)
-	}
-	s.Addr = pc.LocalAddr().String()
-	l, err := net.Listen("tcp", s.Addr)
-	if err != nil {
+	// The UDP port must also be free for TCP; retry with another when not.
+	var pc net.PacketConn
+	var l net.Listener
+	var err error
+	for attempt := 0; attempt < 20; attempt++ {
+		pc, err = net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("dnstest: listening: %v", err)
+		}
+		s.Addr = pc.LocalAddr().String()
+		if l, err = net.Listen("tcp", s.Addr); err == nil {
+			break
+		}
 		pc.Close()
-		t.Fatalf("dnstest: listening on tcp %s: %v", s.Addr, err)
+	}
+	if err != nil {
+		t.Fatalf("dnstest: no port free for both UDP and TCP: %v", err)
 	}
 	h := dns.HandlerFunc(s.serve)
 	udp := &dns.Server{PacketConn: pc, Handler: h}
