@@ -63,6 +63,9 @@ func (h *Handler) apiRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+b+"/orgs/{org}/group-mappings", h.withCaller(h.apiGetMappings))
 	mux.HandleFunc("PUT "+b+"/orgs/{org}/group-mappings", h.withCaller(h.apiPutMappings))
 	mux.HandleFunc("GET "+b+"/orgs/{org}/group-mappings/preview", h.withCaller(h.apiPreviewMappings))
+	mux.HandleFunc("GET "+b+"/orgs/{org}/scim-tokens", h.withCaller(h.apiListSCIMTokens))
+	mux.HandleFunc("POST "+b+"/orgs/{org}/scim-tokens", h.withCaller(h.apiCreateSCIMToken))
+	mux.HandleFunc("DELETE "+b+"/orgs/{org}/scim-tokens/{id}", h.withCaller(h.apiRevokeSCIMToken))
 	mux.HandleFunc("GET "+b+"/sso", h.withCaller(h.apiGetSSO))
 	mux.HandleFunc("PUT "+b+"/sso", h.withCaller(h.apiPutSSO))
 }
