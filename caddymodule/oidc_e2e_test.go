@@ -109,6 +109,13 @@ func TestOIDCSignInEndToEnd(t *testing.T) {
 		}
 	})
 
+	// Both the sign-in and the refusals are counted in Caddy's metrics.
+	resp, metrics := newBrowser(t).get("http://" + g.Admin + "/metrics")
+	if resp.StatusCode != 200 || !strings.Contains(metrics, `ssogate_sign_ins_total{method="oidc",outcome="success"}`) ||
+		!strings.Contains(metrics, `ssogate_sign_ins_total{method="oidc",outcome="profile_not_allowed_outside_organization"} 1`) {
+		t.Fatalf("metrics: %d\n%s", resp.StatusCode, grepLines(metrics, "ssogate_"))
+	}
+
 	// Enforcing SSO ends the existing sessions; then the email goes straight to the IdP.
 	code, res := api.do("PUT", "/sso", "application/json", `{"enforced":true}`)
 	if code != 200 || res["sessions_ended"].(float64) < 1 {
@@ -123,4 +130,14 @@ func TestOIDCSignInEndToEnd(t *testing.T) {
 	if !strings.Contains(g.Output(), `"action":"sso.enforce"`) {
 		t.Fatal("enforcement not audited")
 	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
