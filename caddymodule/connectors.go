@@ -55,23 +55,28 @@ var idpClient = &http.Client{Timeout: 10 * time.Second}
 
 // connector returns the connector for conn, building it when needed.
 func (h *Handler) connector(r *http.Request, conn *store.Connection) (connector.Connector, error) {
+	return h.conns.get(conn, func() (connector.Connector, error) { return h.buildConnector(r.Context(), conn) })
+}
+
+// get returns the cached connector for conn, or builds and caches one.
+func (cc *connectorCache) get(conn *store.Connection, build func() (connector.Connector, error)) (connector.Connector, error) {
 	fp := fingerprint(conn)
-	h.conns.mu.Lock()
-	cached, ok := h.conns.m[conn.ID]
-	h.conns.mu.Unlock()
+	cc.mu.Lock()
+	cached, ok := cc.m[conn.ID]
+	cc.mu.Unlock()
 	if ok && cached.fingerprint == fp {
 		return cached.c, nil
 	}
-	c, err := h.buildConnector(r.Context(), conn)
+	c, err := build()
 	if err != nil {
 		return nil, err
 	}
-	h.conns.mu.Lock()
-	if h.conns.m == nil {
-		h.conns.m = map[string]cachedConnector{}
+	cc.mu.Lock()
+	if cc.m == nil {
+		cc.m = map[string]cachedConnector{}
 	}
-	h.conns.m[conn.ID] = cachedConnector{fingerprint: fp, c: c}
-	h.conns.mu.Unlock()
+	cc.m[conn.ID] = cachedConnector{fingerprint: fp, c: c}
+	cc.mu.Unlock()
 	return c, nil
 }
 

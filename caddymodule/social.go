@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 
@@ -11,6 +10,7 @@ import (
 	"github.com/ssogate/ssogate/connector"
 	oidcconn "github.com/ssogate/ssogate/connector/oidc"
 	"github.com/ssogate/ssogate/policy"
+	"github.com/ssogate/ssogate/provision"
 	"github.com/ssogate/ssogate/session"
 	"github.com/ssogate/ssogate/store"
 	"github.com/ssogate/ssogate/ui"
@@ -35,25 +35,10 @@ func (h *Handler) socialConnection(name string) (*store.Connection, bool) {
 }
 
 func (h *Handler) socialConnector(r *http.Request, conn *store.Connection, name string) (connector.Connector, error) {
-	fp := fingerprint(conn)
-	h.conns.mu.Lock()
-	cached, ok := h.conns.m[conn.ID]
-	h.conns.mu.Unlock()
-	if ok && cached.fingerprint == fp {
-		return cached.c, nil
-	}
-	c, err := oidcconn.New(r.Context(), conn, oidcconn.Config{RedirectURL: h.origin + h.BasePath + "/social/" + name + "/callback",
-		HTTPClient: idpClient, HostedDomain: conn.HostedDomain})
-	if err != nil {
-		return nil, err
-	}
-	h.conns.mu.Lock()
-	if h.conns.m == nil {
-		h.conns.m = map[string]cachedConnector{}
-	}
-	h.conns.m[conn.ID] = cachedConnector{fingerprint: fp, c: c}
-	h.conns.mu.Unlock()
-	return c, nil
+	return h.conns.get(conn, func() (connector.Connector, error) {
+		return oidcconn.New(r.Context(), conn, oidcconn.Config{RedirectURL: h.origin + h.BasePath + "/social/" + name + "/callback",
+			HTTPClient: idpClient, HostedDomain: conn.HostedDomain})
+	})
 }
 
 // serveSocialStart sends the browser to a social provider.
@@ -162,7 +147,7 @@ func (h *Handler) serveSocialCallback(w http.ResponseWriter, r *http.Request) {
 			LinkURL: h.BasePath + "/login?sso=true&email=" + url.QueryEscape(email) + "&return_to=" + url.QueryEscape(p.ReturnTo), LinkText: "Sign in with single sign-on"})
 		return
 	}
-	u, err := h.socialAccount(r, id, email)
+	u, err := provision.Account(ctx, h.app.store, id, email, "social")
 	if err != nil {
 		var ce *connector.Error
 		if errors.As(err, &ce) {
@@ -180,43 +165,6 @@ func (h *Handler) serveSocialCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	h.signIn(w, r, u, session.IssueMeta{Method: "social"}, p.ReturnTo,
 		&store.AuditEvent{Actor: email, Action: "login", Outcome: "success", Details: map[string]string{"method": "social", "provider": name}})
-}
-
-// socialAccount finds the account for a social identity: linked by
-// (issuer, subject), else by email unless that account is linked to
-// another subject at the same provider (a re-registered address).
-func (h *Handler) socialAccount(r *http.Request, id *connector.Identity, email string) (*store.User, error) {
-	ctx := r.Context()
-	st := h.app.store
-	if u, err := st.UserByIdentity(ctx, id.Issuer, id.Subject); err == nil {
-		return u, nil
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return nil, err
-	}
-	u, err := st.GetUserByEmail(ctx, email)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		u = &store.User{Email: email, Name: id.Name, GivenName: id.GivenName, FamilyName: id.FamilyName, CreatedBy: "social"}
-		if err := st.CreateUser(ctx, u); err != nil {
-			return nil, err
-		}
-	case err != nil:
-		return nil, err
-	default:
-		ids, err := st.ListIdentities(ctx, u.ID)
-		if err != nil {
-			return nil, err
-		}
-		for _, x := range ids {
-			if x.Issuer == id.Issuer && x.Subject != id.Subject {
-				return nil, connector.Refuse("account_conflict", fmt.Errorf("%s is linked to another %s account", email, id.Issuer))
-			}
-		}
-	}
-	if err := st.LinkIdentity(ctx, store.Identity{Issuer: id.Issuer, Subject: id.Subject, UserID: u.ID}); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
-		return nil, err
-	}
-	return u, nil
 }
 
 func (h *Handler) socialRefused(w http.ResponseWriter, r *http.Request, provider, email, reason string, cause error, msg string) {

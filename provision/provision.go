@@ -40,7 +40,7 @@ func SSO(ctx context.Context, st *store.Store, conn *store.Connection, id *conne
 	if !policy.SSOIdentityAllowed(conn.ParentID, policy.Capture{Captured: captured, ParentID: owner}) {
 		return nil, nil, connector.Refuse(ReasonOutsideOrg, fmt.Errorf("%s is not a domain verified by parent org %s", domain, conn.ParentID))
 	}
-	u, err := account(ctx, st, id, email)
+	u, err := Account(ctx, st, id, email, "jit")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -83,10 +83,12 @@ func SSO(ctx context.Context, st *store.Store, conn *store.Connection, id *conne
 	return u, changes, nil
 }
 
-// account returns the user linked to (issuer, subject), or links the user
-// with that email, or creates one (JIT). The domain check above is what
-// makes linking by email safe: this IdP's parent org owns the domain.
-func account(ctx context.Context, st *store.Store, id *connector.Identity, email string) (*store.User, error) {
+// Account returns the user linked to the IdP account (issuer, subject),
+// or links the user with that email, or creates one (createdBy: "jit",
+// "social"). It refuses when the email's account is already linked to
+// another subject at the same issuer (an address re-assigned at the IdP).
+// Callers decide first whether this IdP may vouch for the email at all.
+func Account(ctx context.Context, st *store.Store, id *connector.Identity, email, createdBy string) (*store.User, error) {
 	u, err := st.UserByIdentity(ctx, id.Issuer, id.Subject)
 	if err == nil {
 		return u, nil
@@ -97,7 +99,7 @@ func account(ctx context.Context, st *store.Store, id *connector.Identity, email
 	u, err = st.GetUserByEmail(ctx, email)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		u = &store.User{Email: email, CreatedBy: "jit"}
+		u = &store.User{Email: email, Name: id.Name, GivenName: id.GivenName, FamilyName: id.FamilyName, CreatedBy: createdBy}
 		if err := st.CreateUser(ctx, u); errors.Is(err, store.ErrAlreadyExists) {
 			// Another sign-in created it a moment ago.
 			if u, err = st.GetUserByEmail(ctx, email); err != nil {
