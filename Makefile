@@ -3,7 +3,7 @@ GO       ?= go
 PKGS     := ./...
 BIN      := bin/ssogate
 
-.PHONY: all build test test-deps fmt-check vet bench bench-go xcaddy-cmd clean
+.PHONY: all build test test-deps fmt-check vet fuzz fuzz-short bench bench-go xcaddy-cmd clean
 
 all: build
 
@@ -14,6 +14,22 @@ build:
 # every test with the race detector.
 test: test-deps fmt-check vet
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	$(MAKE) fuzz-short
+
+# Fuzz targets: package and function. make test runs each briefly;
+# make fuzz runs each for FUZZTIME.
+FUZZ_TARGETS := ./policy:FuzzSafeReturnTo ./policy:FuzzNormalizeDomain ./policy:FuzzNormalizeEmail
+FUZZTIME ?= 2m
+
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg >/tmp/ssogate-fuzz.log 2>&1 || { cat /tmp/ssogate-fuzz.log; exit 1; }; \
+	done
 
 test-deps:
 	./scripts/install-test-deps.sh

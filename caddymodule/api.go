@@ -2,6 +2,8 @@ package caddymodule
 
 import (
 	"context"
+	"strconv"
+	"time"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -85,12 +87,24 @@ func (h *Handler) withMember(fn func(http.ResponseWriter, *http.Request, *caller
 
 func (h *Handler) withRole(ownerOnly bool, fn func(http.ResponseWriter, *http.Request, *caller)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		// Failed authentications are limited per client address (no key
+		// guessing); authenticated callers per identity.
+		ipKey := "api-ip:" + clientIP(r)
+		if !h.allow(w, ipKey, apiFailuresPerMinute, false) {
+			return
+		}
 		c, status, code, msg := h.apiCaller(r)
 		if status == http.StatusOK && ownerOnly && !c.Owner {
 			status, code, msg = http.StatusForbidden, "forbidden", "only owners of the parent organization may do this"
 		}
+		if status == http.StatusUnauthorized {
+			h.allow(w, ipKey, apiFailuresPerMinute, true)
+		}
 		if status != http.StatusOK {
 			writeJSONError(w, status, code, msg)
+			return
+		}
+		if !h.allow(w, "api-caller:"+c.Actor+"|"+c.ParentID, apiCallsPerMinute, true) {
 			return
 		}
 		// Services audit with the request's client address.
@@ -228,6 +242,34 @@ func (h *Handler) apiStoreError(w http.ResponseWriter, err error) {
 }
 
 const timeFormat = "2006-01-02T15:04:05Z07:00"
+
+// Admin API limits, per minute, kept in the store (they hold across instances).
+const (
+	apiCallsPerMinute    = 600
+	apiFailuresPerMinute = 30
+)
+
+// allow counts a hit against key (when count is set; otherwise it only
+// checks) and answers 429 with Retry-After when over limit.
+func (h *Handler) allow(w http.ResponseWriter, key string, limit int, count bool) bool {
+	ctx := context.Background()
+	if !count {
+		n, retry, err := h.app.store.Peek(ctx, key, time.Minute)
+		if err != nil || n < limit {
+			return true
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(int(retry.Seconds())+1))
+		writeJSONError(w, http.StatusTooManyRequests, "rate_limited", "too many failed attempts; slow down")
+		return false
+	}
+	_, retry, ok, err := h.app.store.Hit(ctx, key, time.Minute, limit)
+	if err != nil || ok {
+		return true
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(int(retry.Seconds())+1))
+	writeJSONError(w, http.StatusTooManyRequests, "rate_limited", "too many requests; slow down")
+	return false
+}
 
 // maxAPIBody bounds admin API request bodies.
 const maxAPIBody = 64 << 10

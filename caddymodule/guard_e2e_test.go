@@ -249,3 +249,33 @@ func TestSignOutEverywhereAPI(t *testing.T) {
 		t.Fatalf("revoke touched another user: %d", r.StatusCode)
 	}
 }
+
+func TestAdminAPIRateLimitsKeyGuessing(t *testing.T) {
+	t.Parallel()
+	up := upstream(t)
+	g := gatewaytest.Start(t, gatewaytest.Global()+siteBlock(up.URL), gatewaytest.Options{})
+	good := signIn(t, g, "olga@acme.com", "acme", "owner", true).APIKey
+	try := func(key string) (int, string) {
+		req, _ := http.NewRequest("GET", g.URL+"/.ssogate/api/v1/domains", nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Retry-After")
+	}
+	for i := 0; i < 30; i++ {
+		if code, _ := try("sgk_guess"); code != 401 {
+			t.Fatalf("guess %d: %d", i+1, code)
+		}
+	}
+	code, retry := try("sgk_guess")
+	if code != 429 || retry == "" {
+		t.Fatalf("after 30 failures: %d, Retry-After %q", code, retry)
+	}
+	// The address is slowed down, even with the right key, until the window ends.
+	if code, _ := try(good); code != 429 {
+		t.Fatalf("right key from a throttled address: %d", code)
+	}
+}

@@ -48,3 +48,25 @@ func (s *Store) Hit(ctx context.Context, key string, window time.Duration, limit
 	}
 	return count, retryAfter, count <= limit, nil
 }
+
+// Peek reads key's count in the current window without counting: one Get,
+// for checks on the hot path (e.g. "has this address failed too often?").
+func (s *Store) Peek(ctx context.Context, key string, window time.Duration) (count int, retryAfter time.Duration, err error) {
+	if window <= 0 {
+		return 0, 0, fmt.Errorf("store: rate limit %q: bad window %v", key, window)
+	}
+	now := s.Now()
+	start := now.Truncate(window)
+	retryAfter = start.Add(window).Sub(now)
+	raw, err := s.b.Get(ctx, kRateLimit+strconv.FormatInt(int64(window), 10)+"/"+strconv.FormatInt(start.UnixNano(), 10)+"/"+key)
+	if errors.Is(err, ErrNotFound) {
+		return 0, retryAfter, nil
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: rate limit %q: %w", key, err)
+	}
+	if count, err = strconv.Atoi(string(raw)); err != nil {
+		return 0, 0, fmt.Errorf("store: rate limit %q: corrupt counter: %w", key, err)
+	}
+	return count, retryAfter, nil
+}

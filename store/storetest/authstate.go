@@ -724,6 +724,15 @@ func testRateLimit(t *testing.T, newBackend Factory) {
 			t.Fatalf("hit past the limit: count %d, retryAfter %v, allowed %v, %v", count, retry, ok, err)
 		}
 	}
+	// Peek reads the window without counting.
+	for range 2 {
+		if n, retry, err := s.Peek(ctx, "login:a@example.com", time.Minute); err != nil || n != 3 || retry != 50*time.Second {
+			t.Fatalf("Peek: %d, %v, %v; want 3 (refused hits are not written), 50s", n, retry, err)
+		}
+	}
+	if n, _, err := s.Peek(ctx, "never-hit", time.Minute); err != nil || n != 0 {
+		t.Fatalf("Peek of an unknown key: %d, %v", n, err)
+	}
 	// Other keys and other window lengths count apart.
 	if count, _, ok, err := s.Hit(ctx, "login:b@example.com", time.Minute, 3); err != nil || count != 1 || !ok {
 		t.Errorf("other key: count %d, allowed %v, %v", count, ok, err)
