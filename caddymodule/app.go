@@ -81,6 +81,8 @@ type App struct {
 	cancel   context.CancelFunc
 	csrfKey  []byte
 	sp       *spKeyState
+	sitesMu  *sync.Mutex
+	sites    []string
 }
 
 // spKeyState caches the SAML SP key pair once loaded from the store.
@@ -178,6 +180,7 @@ func (a *App) provision(ctx context.Context, logger *zap.Logger, reg *prometheus
 	a.store = store.New(b)
 	a.health = &healthState{}
 	a.sp = &spKeyState{}
+	a.sitesMu = &sync.Mutex{}
 	a.health.ok.Store(true)
 
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -299,6 +302,9 @@ func (a *App) Start() error {
 		cancel()
 		return fmt.Errorf("ssogate: %w", err)
 	}
+	running.Lock()
+	running.app = a
+	running.Unlock()
 	go a.healthLoop(ctx)
 	go a.domains.Run(ctx, time.Duration(a.DomainCheckInterval))
 	a.mailer.Start(ctx)
@@ -309,6 +315,11 @@ func (a *App) Start() error {
 
 // Stop ends the background workers.
 func (a *App) Stop() error {
+	running.Lock()
+	if running.app == a {
+		running.app = nil
+	}
+	running.Unlock()
 	if a.cancel != nil {
 		a.cancel()
 	}

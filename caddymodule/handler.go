@@ -78,6 +78,9 @@ func (h *Handler) provision(app *App) {
 	}
 	h.authCookieName = strings.Replace(h.cookieName, "session", "auth", 1)
 	h.conns = &connectorCache{}
+	if app.sitesMu != nil {
+		app.addSite(h.origin + h.BasePath)
+	}
 	h.routes = h.buildRoutes()
 }
 

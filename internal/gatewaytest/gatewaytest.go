@@ -33,13 +33,17 @@ import (
 
 const childEnv = "SSOGATE_GATEWAYTEST_CHILD"
 
+// argSep separates the child's arguments in the environment (arguments
+// may hold spaces).
+const argSep = "\x1f"
+
 // RunIfChild turns the current test binary into the ssogate binary when it
 // was started by Start. Call it first in TestMain.
 func RunIfChild() {
 	if os.Getenv(childEnv) != "1" {
 		return
 	}
-	os.Args = append([]string{"ssogate"}, strings.Fields(os.Getenv(childEnv+"_ARGS"))...)
+	os.Args = append([]string{"ssogate"}, strings.Split(os.Getenv(childEnv+"_ARGS"), argSep)...)
 	caddycmd.Main()
 	os.Exit(0)
 }
@@ -99,7 +103,7 @@ func Start(t testing.TB, caddyfile string, opts Options) *Gateway {
 	}
 	g.cmd = exec.Command(os.Args[0])
 	g.cmd.Env = append(os.Environ(), childEnv+"=1",
-		childEnv+"_ARGS=run --config "+path+" --adapter caddyfile",
+		childEnv+"_ARGS="+strings.Join([]string{"run", "--config", path, "--adapter", "caddyfile"}, argSep),
 		"XDG_DATA_HOME="+g.DataDir, "XDG_CONFIG_HOME="+g.DataDir, "HOME="+g.DataDir)
 	g.cmd.Env = append(g.cmd.Env, opts.Env...)
 	g.cmd.Stdout, g.cmd.Stderr = g.output, g.output
@@ -205,7 +209,7 @@ func RunCLI(t testing.TB, dir string, args ...string) (string, int) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), childEnv+"=1", childEnv+"_ARGS="+strings.Join(args, " "),
+	cmd.Env = append(os.Environ(), childEnv+"=1", childEnv+"_ARGS="+strings.Join(args, argSep),
 		"XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
 	out, err := cmd.CombinedOutput()
 	if err != nil {
