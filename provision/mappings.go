@@ -68,6 +68,8 @@ func PlanMappings(ctx context.Context, st *store.Store, parentID string, u *stor
 		current := store.Role("")
 		m, err := st.GetMembership(ctx, o.ID, u.ID)
 		switch {
+		case err == nil && m.Status == store.MemberUnmapped:
+			// provisioned, no access: a mapped group grants it
 		case err == nil && m.Status != store.MemberInactive:
 			current = m.Role
 		case err == nil: // deactivated by SCIM: mappings do not revive it
@@ -111,6 +113,14 @@ func ApplyMappings(ctx context.Context, st *store.Store, parentID string, u *sto
 func applyChange(ctx context.Context, st *store.Store, c MappingChange) error {
 	switch c.Action {
 	case policy.MapGrant:
+		// A SCIM-provisioned member without access keeps its SCIM record.
+		_, err := st.UpdateMembership(ctx, c.OrgID, c.UserID, func(m *store.Membership) error {
+			m.Role, m.Status = c.To, store.MemberActive
+			return nil
+		})
+		if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
 		return st.PutMembership(ctx, &store.Membership{OrgID: c.OrgID, UserID: c.UserID, Role: c.To, Status: store.MemberActive,
 			Source: "group", CreatedAt: st.Now().UTC()})
 	case policy.MapChange:
@@ -120,7 +130,23 @@ func applyChange(ctx context.Context, st *store.Store, c MappingChange) error {
 		})
 		return err
 	case policy.MapRemove:
-		err := st.DeleteMembership(ctx, c.OrgID, c.UserID)
+		// The IdP still provisions a SCIM member: keep the resource, end
+		// the access. Others lose the membership.
+		m, err := st.GetMembership(ctx, c.OrgID, c.UserID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if m.SCIMUserName != "" || m.SCIMExternalID != "" {
+			_, err = st.UpdateMembership(ctx, c.OrgID, c.UserID, func(x *store.Membership) error {
+				x.Status = store.MemberUnmapped
+				return nil
+			})
+			return err
+		}
+		err = st.DeleteMembership(ctx, c.OrgID, c.UserID)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil
 		}

@@ -42,7 +42,7 @@ func validMembership(m *Membership) error {
 		return invalidf("unknown role %q", m.Role)
 	}
 	switch m.Status {
-	case MemberActive, MemberInvited, MemberInactive:
+	case MemberActive, MemberInvited, MemberInactive, MemberUnmapped:
 	default:
 		return invalidf("unknown membership status %q", m.Status)
 	}

@@ -108,6 +108,9 @@ const (
 	MemberActive   MembershipStatus = "active"
 	MemberInvited  MembershipStatus = "invited"
 	MemberInactive MembershipStatus = "inactive" // SCIM active=false
+	// MemberUnmapped: provisioned by SCIM, but no mapped group grants
+	// access (Advanced Group Mappings). The SCIM resource stays.
+	MemberUnmapped MembershipStatus = "unmapped"
 )
 
 // Membership is a user's place in one org.
