@@ -68,8 +68,11 @@ func (h *Handler) apiRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+b+"/orgs/{org}/scim-tokens", h.withCaller(h.apiListSCIMTokens))
 	mux.HandleFunc("POST "+b+"/orgs/{org}/scim-tokens", h.withCaller(h.apiCreateSCIMToken))
 	mux.HandleFunc("DELETE "+b+"/orgs/{org}/scim-tokens/{id}", h.withCaller(h.apiRevokeSCIMToken))
+	mux.HandleFunc("GET "+b+"/settings", h.withCaller(h.apiGetSettings))
+	mux.HandleFunc("PATCH "+b+"/settings", h.withCaller(h.apiPatchSettings))
 	mux.HandleFunc("GET "+b+"/sso", h.withCaller(h.apiGetSSO))
 	mux.HandleFunc("PUT "+b+"/sso", h.withCaller(h.apiPutSSO))
+	h.parentRoutes(mux, b)
 }
 
 // withCaller authenticates an admin API request for owners of the parent

@@ -323,3 +323,39 @@ func (h *Handler) apiPutSSO(w http.ResponseWriter, r *http.Request, c *caller) {
 		Details: map[string]string{"enforced": fmt.Sprint(*in.Enforced), "sessions_ended": fmt.Sprint(ended)}})
 	writeJSON(w, http.StatusOK, map[string]any{"enforced": *in.Enforced, "sessions_ended": ended})
 }
+
+// apiGetSettings shows the parent org's settings.
+func (h *Handler) apiGetSettings(w http.ResponseWriter, r *http.Request, c *caller) {
+	p, err := h.app.store.GetParentOrg(r.Context(), c.ParentID)
+	if err != nil {
+		h.apiStoreError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+// apiPatchSettings changes parent-org settings: today whether SCIM may
+// provision users on domains the parent org has not verified.
+func (h *Handler) apiPatchSettings(w http.ResponseWriter, r *http.Request, c *caller) {
+	var in struct {
+		AllowUnverifiedSCIMDomains *bool `json:"allow_unverified_scim_domains"`
+	}
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	if in.AllowUnverifiedSCIMDomains == nil {
+		writeJSONError(w, http.StatusBadRequest, "invalid_request", `send {"allow_unverified_scim_domains": true|false}`)
+		return
+	}
+	p, err := h.app.store.UpdateParentOrg(r.Context(), c.ParentID, func(p *store.ParentOrg) error {
+		p.AllowUnverifiedSCIMDomains = *in.AllowUnverifiedSCIMDomains
+		return nil
+	})
+	if err != nil {
+		h.apiStoreError(w, err)
+		return
+	}
+	h.app.audit(r, &store.AuditEvent{ParentID: c.ParentID, Actor: c.Actor, Action: "settings.update", Outcome: "success",
+		Details: map[string]string{"allow_unverified_scim_domains": fmt.Sprint(*in.AllowUnverifiedSCIMDomains)}})
+	writeJSON(w, http.StatusOK, p)
+}

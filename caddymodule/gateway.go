@@ -30,6 +30,14 @@ func (h *Handler) buildRoutes() *http.ServeMux {
 	mux.HandleFunc("POST "+b+"/saml/{connection}/acs", h.serveACS)
 	mux.HandleFunc("GET "+b+"/oidc/{connection}/callback", h.serveOIDCCallback)
 	h.apiRoutes(mux)
+	if sh, err := h.scimHandler(); err == nil {
+		// Requests carry themselves in their context for audit addresses.
+		mux.Handle(b+"/scim/v2/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			sh.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestKey{}, r)))
+		}))
+	} else {
+		h.logger.Error("SCIM endpoint disabled", zap.Error(err))
+	}
 	mux.HandleFunc(b+"/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusNotFound, "not_found", "no such ssogate endpoint")
 	})

@@ -67,6 +67,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 
 func (h *Handler) provision(app *App) {
 	h.app = app
+	if h.logger == nil {
+		h.logger = zap.NewNop()
+	}
 	u, _ := url.Parse(h.SiteURL)
 	h.origin = u.Scheme + "://" + u.Host
 	h.secure = u.Scheme == "https"
