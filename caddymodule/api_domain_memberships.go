@@ -50,6 +50,22 @@ func (h *Handler) apiDomainMemberships(w http.ResponseWriter, r *http.Request, c
 		h.apiStoreError(w, err)
 		return
 	}
+	// ?domain= narrows the view to one domain, which must be one this
+	// parent org verified: nobody else may see who is on it.
+	if want := r.URL.Query().Get("domain"); want != "" {
+		name, _, _ := strings.Cut(strings.ToLower(strings.TrimSuffix(strings.TrimSpace(want), ".")), "/")
+		var only []dmDomain
+		for _, d := range out {
+			if d.Domain == name {
+				only = append(only, d)
+			}
+		}
+		if only == nil {
+			writeJSONError(w, http.StatusForbidden, "forbidden", "only owners of the parent organization that verified "+name+" can view its memberships")
+			return
+		}
+		out = only
+	}
 	if wantsCSV(r) {
 		writeDomainMembershipsCSV(w, out)
 		return

@@ -578,6 +578,13 @@ func TestDomainMembershipsView(t *testing.T) {
 	if code, body := globex.do("GET", "/domain-memberships", "", ""); code != 200 || jsonOf(body) != `{"domains":[]}` {
 		t.Fatalf("parent 2's view: %d %v", code, body)
 	}
+	// Asking for acme.com by name: its verifier sees it, another parent org's owner gets 403.
+	if code, body := acme.do("GET", "/domain-memberships?domain=ACME.com", "", ""); code != 200 || !strings.Contains(jsonOf(body), `"domain":"acme.com"`) {
+		t.Fatalf("acme asking for acme.com: %d %v", code, body)
+	}
+	if code, body := globex.do("GET", "/domain-memberships?domain=acme.com", "", ""); code != 403 || errCode(body) != "forbidden" {
+		t.Fatalf("parent 2 asking for acme.com: %d %v", code, body)
+	}
 	// Not for unauthenticated callers.
 	if code, _ := (apiClient{t, g.URL, "sgk_wrong"}).do("GET", "/domain-memberships", "", ""); code != 401 {
 		t.Fatalf("unknown key: %d", code)

@@ -53,6 +53,7 @@ func RunTests(t *testing.T, name string, newBackend Factory) {
 		{"MergeApply", testMergeApply},
 		{"MergeConflict", testMergeConflict},
 		{"MergeApplyRace", testMergeApplyRace},
+		{"MergeInjectedFailure", testMergeInjectedFailure},
 	}
 	t.Run(name, func(t *testing.T) {
 		for _, tc := range tests {
