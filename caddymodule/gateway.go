@@ -33,6 +33,9 @@ func (h *Handler) buildRoutes() *http.ServeMux {
 	if sh, err := h.scimHandler(); err == nil {
 		// Requests carry themselves in their context for audit addresses.
 		mux.Handle(b+"/scim/v2/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !h.scimAllowed(w, r) {
+				return
+			}
 			sh.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestKey{}, r)))
 		}))
 	} else {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/ssogate/ssogate/provision"
 	"github.com/ssogate/ssogate/scim"
@@ -55,4 +58,27 @@ func (h *Handler) scimHandler() (http.Handler, error) {
 func requestFrom(ctx context.Context) *http.Request {
 	r, _ := ctx.Value(requestKey{}).(*http.Request)
 	return r
+}
+
+// scimCallsPerMinute bounds each SCIM token (an initial sync of thousands
+// of users fits; a runaway client does not take the gateway down).
+const scimCallsPerMinute = 6000
+
+// scimAllowed counts the request against its bearer token's limit (kept in
+// the store, so it holds across instances) and answers 429 in SCIM form
+// when over it.
+func (h *Handler) scimAllowed(w http.ResponseWriter, r *http.Request) bool {
+	_, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || tok == "" {
+		return true // the SCIM handler answers 401
+	}
+	_, retry, allowed, err := h.app.store.Hit(r.Context(), "scim:"+hashKey(tok), time.Minute, scimCallsPerMinute)
+	if err != nil || allowed {
+		return true
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(int(retry.Seconds())+1))
+	w.Header().Set("Content-Type", "application/scim+json")
+	w.WriteHeader(http.StatusTooManyRequests)
+	_, _ = w.Write([]byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"429","detail":"too many requests for this token; retry later"}`))
+	return false
 }
