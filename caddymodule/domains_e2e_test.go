@@ -131,7 +131,7 @@ func TestDomainCaptureAPI(t *testing.T) {
 		t.Fatalf("rival after release: %d %v", code, d)
 	}
 	for _, action := range []string{`"action":"domain.add"`, `"action":"domain.verify"`, `"action":"domain.delete"`} {
-		if !strings.Contains(g.Output(), action) {
+		if !g.Logged(action) {
 			t.Errorf("no audit log line with %s", action)
 		}
 	}

@@ -67,7 +67,7 @@ func TestGroupMappingsSAML(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(body, `"X-Ssogate-Orgs":["acme:admin,research:member"]`) {
 		t.Fatalf("alice's orgs: %d %s", resp.StatusCode, body)
 	}
-	out := g.Output()
+	out := g.SettledOutput()
 	for _, want := range []string{`"action":"mapping.grant"`, `"group":"ssogate-research-member"`, `"action":"mapping.toggle"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("audit lacks %s", want)

@@ -171,7 +171,7 @@ func TestNonSSOSignInEndToEnd(t *testing.T) {
 	if !strings.HasPrefix(location(t, resp, 303), op.Issuer()) || len(smtp.Messages()) != before {
 		t.Fatal("a captured email was offered something other than SSO")
 	}
-	if !strings.Contains(g.Output(), `"reason":"sso_required"`) {
+	if !g.Logged(`"reason":"sso_required"`) {
 		t.Fatal("the refused social login was not audited")
 	}
 }

@@ -125,7 +125,7 @@ func TestParentsOrgsAPI(t *testing.T) {
 	if code, body := acme.do("POST", "/orgs/acme-labs/members", "application/json", `{"email":"carol@carol.example","role":"admin"}`); code != 201 {
 		t.Fatalf("invite into the new org: %d %v", code, body)
 	}
-	if auditLines(g.Output(), `"action":"org.create"`, `"target":"acme-labs"`) != 1 {
+	if auditLines(g.SettledOutput(), `"action":"org.create"`, `"target":"acme-labs"`) != 1 {
 		t.Fatal("no org.create audit line")
 	}
 }
@@ -262,7 +262,7 @@ func TestMergeLifecycle(t *testing.T) {
 			t.Fatalf("%s after apply: %d %v", action, code, body)
 		}
 	}
-	out := g.Output()
+	out := g.SettledOutput()
 	for _, action := range []string{"merge.propose", "merge.approve", "merge.apply"} {
 		if auditLines(out, `"action":"`+action+`"`, `"target":"`+id+`"`, `"outcome":"success"`) == 0 {
 			t.Errorf("no %s audit line", action)
@@ -320,7 +320,7 @@ func TestMergeConflict(t *testing.T) {
 		t.Fatalf("retry with the conflict: %d %v", code, body)
 	}
 	check()
-	if auditLines(g.Output(), `"action":"merge.apply"`, `"outcome":"failure"`, `"reason":"merge_conflict"`) != 2 {
+	if auditLines(g.SettledOutput(), `"action":"merge.apply"`, `"outcome":"failure"`, `"reason":"merge_conflict"`) != 2 {
 		t.Fatal("refused merges were not audited")
 	}
 
@@ -422,7 +422,7 @@ func concurrentApprovals(t *testing.T, gs []*gatewaytest.Gateway, prefix string)
 		}
 		applies := 0
 		for _, g := range slices.Compact(slices.Clone(gs)) {
-			applies += auditLines(g.Output(), `"action":"merge.apply"`, `"target":"`+id+`"`)
+			applies += auditLines(g.SettledOutput(), `"action":"merge.apply"`, `"target":"`+id+`"`)
 		}
 		if applies != 1 {
 			t.Fatalf("round %d: %d merge.apply audit lines, want exactly 1", round, applies)
@@ -471,7 +471,7 @@ func TestMergeDeclineWithdraw(t *testing.T) {
 	if s := jsonOf(list); !strings.Contains(s, `"status":"declined"`) || !strings.Contains(s, `"status":"withdrawn"`) {
 		t.Fatalf("list: %s", s)
 	}
-	out := g.Output()
+	out := g.SettledOutput()
 	if auditLines(out, `"action":"merge.decline"`, `"target":"`+id+`"`) != 1 || auditLines(out, `"action":"merge.withdraw"`, `"target":"`+id2+`"`) != 1 {
 		t.Fatal("decline or withdraw not audited")
 	}

@@ -86,7 +86,7 @@ func TestRedisDownFailsClosed(t *testing.T) {
 	if body := gatewaytest.ReadBody(t, resp); resp.StatusCode != 503 || !strings.Contains(body, "unavailable") {
 		t.Fatalf("healthz during outage: %d %s", resp.StatusCode, body)
 	}
-	if !strings.Contains(g.Output(), "store unreachable; failing closed") {
+	if !g.Logged("store unreachable; failing closed") {
 		t.Fatal("the outage was not logged")
 	}
 	rs.Restart()

@@ -221,3 +221,35 @@ func RunCLI(t testing.TB, dir string, args ...string) (string, int) {
 	}
 	return string(out), 0
 }
+
+// Logged waits up to 5 s for the process to have logged s (its output is
+// copied asynchronously, so a line written just before a response may
+// arrive just after it).
+func (g *Gateway) Logged(s string) bool {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if strings.Contains(g.output.String(), s) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// SettledOutput returns the output once it has stopped growing for 200 ms
+// (at most 5 s), for tests that count log lines.
+func (g *Gateway) SettledOutput() string {
+	deadline := time.Now().Add(5 * time.Second)
+	last := g.output.String()
+	for time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		now := g.output.String()
+		if now == last {
+			return now
+		}
+		last = now
+	}
+	return last
+}
