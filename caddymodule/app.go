@@ -176,8 +176,8 @@ func (a *App) provision(ctx context.Context, logger *zap.Logger, reg *prometheus
 	if err != nil {
 		return err
 	}
-	a.backend, a.poolKey = b, key
-	a.store = store.New(b)
+	a.backend, a.poolKey = instrumentedBackend{Backend: b, m: m}, key
+	a.store = store.New(a.backend)
 	a.health = &healthState{}
 	a.sp = &spKeyState{}
 	a.sitesMu = &sync.Mutex{}
@@ -396,7 +396,6 @@ func (a *App) storeFailed(err error) {
 	}
 	msg := err.Error()
 	a.health.lastErr.Store(&msg)
-	a.metrics.storeErrors.Inc()
 }
 
 func (a *App) healthLoop(ctx context.Context) {
@@ -412,6 +411,7 @@ func (a *App) healthLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		a.metrics.cached.Set(float64(a.sessions.CacheSize()))
 		pctx, cancel := context.WithTimeout(ctx, every)
 		err := a.store.Ping(pctx)
 		cancel()

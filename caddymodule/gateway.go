@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"time"
 
 	"go.uber.org/zap"
@@ -33,10 +34,14 @@ func (h *Handler) buildRoutes() *http.ServeMux {
 	if sh, err := h.scimHandler(); err == nil {
 		// Requests carry themselves in their context for audit addresses.
 		mux.Handle(b+"/scim/v2/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !h.scimAllowed(w, r) {
+			rec := &statusRecorder{ResponseWriter: w}
+			defer func() {
+				h.app.metrics.scimOps.WithLabelValues(r.Method, scimResource(r.URL.Path), strconv.Itoa(rec.status)).Inc()
+			}()
+			if !h.scimAllowed(rec, r) {
 				return
 			}
-			sh.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestKey{}, r)))
+			sh.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), requestKey{}, r)))
 		}))
 	} else {
 		h.logger.Error("SCIM endpoint disabled", zap.Error(err))

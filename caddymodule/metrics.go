@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ssogate/ssogate/session"
 )
 
 // metrics are registered once per registry (Caddy keeps one per config).
@@ -12,6 +14,10 @@ type metrics struct {
 	storeErrors prometheus.Counter
 	guard       *prometheus.CounterVec // outcome: pass, unauthenticated, forbidden, unavailable
 	signIns     *prometheus.CounterVec // method, outcome (success or the refusal reason)
+	cached      prometheus.Gauge
+	revoked     prometheus.CounterFunc
+	scimOps     *prometheus.CounterVec   // method, resource, status
+	storeOps    *prometheus.HistogramVec // op
 }
 
 func newMetrics(reg *prometheus.Registry) (*metrics, error) {
@@ -29,6 +35,16 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 		Namespace: "ssogate", Name: "sign_ins_total",
 		Help: "Sign-ins by method and outcome (success, or the refusal reason).",
 	}, []string{"method", "outcome"})
+	m.cached = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "ssogate", Name: "sessions_cached",
+		Help: "Valid sessions in this instance's cache (a signed-in browser active recently)."})
+	m.revoked = prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "ssogate", Name: "sessions_revoked_total",
+		Help: "Sessions ended by revocation (logout, removal, deactivation, SSO enforcement)."},
+		func() float64 { return float64(session.RevokedTotal()) })
+	m.scimOps = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "ssogate", Name: "scim_requests_total",
+		Help: "SCIM requests by method, resource and status."}, []string{"method", "resource", "status"})
+	m.storeOps = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "ssogate", Name: "store_operation_seconds",
+		Help: "Store operation latency by operation.", Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}},
+		[]string{"op"})
 	var err error
 	m.storeErrors, err = register(reg, m.storeErrors)
 	if err != nil {
@@ -40,6 +56,18 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 	}
 	m.signIns, err = register(reg, m.signIns)
 	if err != nil {
+		return nil, err
+	}
+	if m.cached, err = register(reg, m.cached); err != nil {
+		return nil, err
+	}
+	if m.revoked, err = register(reg, m.revoked); err != nil {
+		return nil, err
+	}
+	if m.scimOps, err = register(reg, m.scimOps); err != nil {
+		return nil, err
+	}
+	if m.storeOps, err = register(reg, m.storeOps); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -128,6 +128,13 @@ func TestSCIMEndToEnd(t *testing.T) {
 	if resp := get(t, g.URL, "/", dana.Cookie, nil); resp.StatusCode != 302 {
 		t.Fatalf("deleted user still passes: %d", resp.StatusCode)
 	}
+	_, metrics := newBrowser(t).get("http://" + g.Admin + "/metrics")
+	for _, want := range []string{`ssogate_scim_requests_total{method="POST",resource="Users",status="201"}`,
+		`ssogate_scim_requests_total{method="GET",resource="Users",status="401"} 1`, "ssogate_sessions_revoked_total", `ssogate_store_operation_seconds_count{op="update"}`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s:\n%s", want, grepLines(metrics, "ssogate_"))
+		}
+	}
 	if !g.Logged(`"actor":"scim:Okta"`) {
 		t.Fatal("SCIM changes are not audited with the token's name")
 	}

@@ -82,3 +82,33 @@ func (h *Handler) scimAllowed(w http.ResponseWriter, r *http.Request) bool {
 	_, _ = w.Write([]byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"429","detail":"too many requests for this token; retry later"}`))
 	return false
 }
+
+// statusRecorder remembers the status a handler wrote, for metrics.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// scimResource names the resource of a SCIM path for metrics labels.
+func scimResource(path string) string {
+	for _, r := range []string{"Users", "Groups", "ServiceProviderConfig", "Schemas", "ResourceTypes"} {
+		if strings.Contains(path, "/scim/v2/"+r) {
+			return r
+		}
+	}
+	return "other"
+}

@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -48,4 +50,46 @@ func openBackend(cfg *StorageConfig) (store.Backend, string, error) {
 		return nil, "", err
 	}
 	return v.(pooledBackend).Backend, key, nil
+}
+
+// instrumentedBackend times store operations and counts their failures
+// for the metrics.
+type instrumentedBackend struct {
+	store.Backend
+	m *metrics
+}
+
+func (b instrumentedBackend) observe(op string, start time.Time, err error) {
+	b.m.storeOps.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrAlreadyExists) {
+		b.m.storeErrors.Inc()
+	}
+}
+
+func (b instrumentedBackend) Get(ctx context.Context, key string) ([]byte, error) {
+	start := time.Now()
+	v, err := b.Backend.Get(ctx, key)
+	b.observe("get", start, err)
+	return v, err
+}
+
+func (b instrumentedBackend) Update(ctx context.Context, fn func(tx store.Txn) error) error {
+	start := time.Now()
+	err := b.Backend.Update(ctx, fn)
+	b.observe("update", start, err)
+	return err
+}
+
+func (b instrumentedBackend) View(ctx context.Context, fn func(tx store.Reader) error) error {
+	start := time.Now()
+	err := b.Backend.View(ctx, fn)
+	b.observe("view", start, err)
+	return err
+}
+
+func (b instrumentedBackend) Ping(ctx context.Context) error {
+	start := time.Now()
+	err := b.Backend.Ping(ctx)
+	b.observe("ping", start, err)
+	return err
 }

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 )
@@ -16,10 +17,21 @@ func (m *Manager) Logout(ctx context.Context, cookie string) error {
 	return m.RevokeSession(ctx, sid)
 }
 
+// revokedTotal counts sessions ended by revocation in this process.
+var revokedTotal atomic.Int64
+
+// RevokedTotal is how many sessions this process has revoked (a counter
+// for metrics).
+func RevokedTotal() int64 { return revokedTotal.Load() }
+
 // RevokeSession ends one session everywhere.
 func (m *Manager) RevokeSession(ctx context.Context, storeID string) error {
-	if _, err := m.st.DeleteSession(ctx, storeID); err != nil {
+	old, err := m.st.DeleteSession(ctx, storeID)
+	if err != nil {
 		return fmt.Errorf("session: revoking session: %w", err)
+	}
+	if old != nil {
+		revokedTotal.Add(1)
 	}
 	m.cache.dropSession(storeID)
 	return m.publish(ctx, "s:"+storeID)
@@ -32,6 +44,7 @@ func (m *Manager) RevokeUser(ctx context.Context, userID string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("session: revoking sessions of %s: %w", userID, err)
 	}
+	revokedTotal.Add(int64(len(ids)))
 	m.cache.dropUser(userID)
 	// Publish even when the store held none: another instance may still be
 	// caching a session whose record just expired.
