@@ -106,3 +106,17 @@ func TestCaddyfileErrors(t *testing.T) {
 		})
 	}
 }
+
+// FuzzCaddyfile feeds arbitrary option lines to both ssogate blocks: the
+// adapter must answer with a config or an error, never panic.
+func FuzzCaddyfile(f *testing.F) {
+	f.Add("storage redis redis://127.0.0.1:6379/0", "org acme")
+	f.Add("session {\nttl 1h\nidle 2h\n}", "base_path /sso")
+	f.Add("mail smtp://u:p@h:587 {\nfrom \"A <a@b.c>\"\n}", "site_url https://x.example.com")
+	f.Add("social google {\nclient_id a\nclient_secret b\n}", "}")
+	f.Add("{", "\"")
+	f.Fuzz(func(t *testing.T, global, site string) {
+		cf := "{\n\tssogate {\n" + global + "\n\t}\n}\n:8080 {\n\tssogate https://app.example.com {\n" + site + "\n\t}\n\trespond ok\n}\n"
+		_, _ = adapt(t, cf)
+	})
+}
