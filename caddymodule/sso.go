@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -19,9 +20,10 @@ import (
 // pendingTTL is how long a sign-in may stay at the IdP.
 const pendingTTL = 10 * time.Minute
 
-// maxACSBody bounds SAML responses (a response with hundreds of groups
-// fits easily; a 10 MB document does not).
-const maxACSBody = 1 << 20
+// maxACSBody bounds SAML responses: a response with hundreds of groups
+// fits easily, while the XML parser's cost on hostile documents (hundreds
+// of thousands of attributes) stays small.
+const maxACSBody = 512 << 10
 
 // startSSO sends the browser to the connection's IdP, keeping the state
 // needed to finish in the store (any instance can finish it).
@@ -58,6 +60,11 @@ func (h *Handler) serveACS(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxACSBody)
 	if err := r.ParseForm(); err != nil {
 		h.ssoRefused(w, r, nil, "", "malformed", err)
+		return
+	}
+	// SAML has no use for DTDs: refuse them before any XML parser runs.
+	if raw, err := base64.StdEncoding.DecodeString(r.PostForm.Get("SAMLResponse")); err == nil && hasDTD(raw) {
+		h.ssoRefused(w, r, nil, "", "malformed", errors.New("the response carries a DOCTYPE"))
 		return
 	}
 	h.finishFromIdP(w, r, r.PostForm.Get("RelayState"), store.ConnSAML)
@@ -207,4 +214,9 @@ func connType(c *store.Connection) string {
 		return "unknown"
 	}
 	return string(c.Type)
+}
+
+// hasDTD reports a document type declaration anywhere in the document.
+func hasDTD(doc []byte) bool {
+	return bytes.Contains(bytes.ToUpper(doc), []byte("<!DOCTYPE")) || bytes.Contains(bytes.ToUpper(doc), []byte("<!ENTITY"))
 }

@@ -11,6 +11,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/xml"
+	"io"
 	"net/url"
 	"reflect"
 	"runtime"
@@ -727,23 +729,30 @@ func TestAttackParserAbuse(t *testing.T) {
 		out = append(out, extra...)
 		return append(out, doc[i:]...)
 	}
+	// The 10 MB documents stop at the 2 MiB form limit. Under it, the
+	// many-attributes document reaches the XML parser: it costs ~0.7 s and
+	// ~250 MiB of allocation for 1.4 MB of input without -race (~4 s under
+	// -race), parsed three times (round-trip check, etree, c14n) before
+	// the signature fails. Its bound is loose so -race passes; see the
+	// timing logged.
 	for _, tc := range []struct {
-		name   string
-		reason string
-		maxMem uint64
-		make   func(t *testing.T, doc []byte) []byte
+		name    string
+		reason  string
+		maxMem  uint64
+		maxTime time.Duration
+		make    func(t *testing.T, doc []byte) []byte
 	}{
-		{"10 MB document (padded Extensions)", "malformed", 64 << 20, func(t *testing.T, doc []byte) []byte {
+		{"10 MB document (padded Extensions)", "malformed", 64 << 20, 2 * time.Second, func(t *testing.T, doc []byte) []byte {
 			return pad(t, doc, []byte("<samlp:Extensions>"+strings.Repeat("A", 10<<20)+"</samlp:Extensions>"))
 		}},
-		{"10 MB document (many elements)", "malformed", 64 << 20, func(t *testing.T, doc []byte) []byte {
+		{"10 MB document (many elements)", "malformed", 64 << 20, 2 * time.Second, func(t *testing.T, doc []byte) []byte {
 			return pad(t, doc, bytes.Repeat([]byte("<x/>"), (10<<20)/4))
 		}},
-		{"1.4 MB document under the body limit (deep nesting)", "", 512 << 20, func(t *testing.T, doc []byte) []byte {
+		{"1.4 MB document under the body limit (deep nesting)", "malformed", 64 << 20, 2 * time.Second, func(t *testing.T, doc []byte) []byte {
 			n := (14 << 20) / 10 / 7
 			return pad(t, doc, []byte(strings.Repeat("<x>", n/2)+strings.Repeat("</x>", n/2)))
 		}},
-		{"1.4 MB document under the body limit (many attributes)", "", 512 << 20, func(t *testing.T, doc []byte) []byte {
+		{"1.4 MB document under the body limit (many attributes)", "signature", 512 << 20, 10 * time.Second, func(t *testing.T, doc []byte) []byte {
 			var b strings.Builder
 			b.WriteString("<x ")
 			for i := 0; b.Len() < 14<<20/10; i++ {
@@ -764,8 +773,8 @@ func TestAttackParserAbuse(t *testing.T) {
 			id, err := f.c.Finish(context.Background(), req, begun)
 			d := time.Since(start)
 			runtime.ReadMemStats(&after)
-			if d > 2*time.Second {
-				t.Errorf("took %v, want < 2s", d)
+			if d > tc.maxTime {
+				t.Errorf("took %v, want < %v", d, tc.maxTime)
 			}
 			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > tc.maxMem {
 				t.Errorf("allocated %d MiB, want < %d MiB", alloc>>20, tc.maxMem>>20)
@@ -868,8 +877,52 @@ func FuzzFinish(f *testing.F) {
 		if !reflect.DeepEqual(id, want) {
 			t.Fatalf("VULNERABILITY: mutated document accepted with another identity %+v (original %+v)\n%s", id, want, doc)
 		}
-		t.Fatalf("mutated document accepted (same identity %+v)\n%s", id, doc)
+		// Comments, a DOCTYPE whose entities go unused and processing
+		// instructions are outside what the signatures cover (exclusive
+		// c14n drops them) and encoding/xml ignores them; a document that
+		// differs from the original only in those may be accepted, with
+		// the original identity. Any other difference must be refused.
+		if !sameContent(doc, orig) {
+			t.Fatalf("mutated document accepted (same identity %+v)\n%s", id, doc)
+		}
 	})
+}
+
+// sameContent reports whether two documents hold the same elements,
+// attributes and text, ignoring comments, directives and processing
+// instructions (text split by a comment is joined again).
+func sameContent(a, b []byte) bool {
+	ta, errA := contentTokens(a)
+	tb, errB := contentTokens(b)
+	return errA == nil && errB == nil && reflect.DeepEqual(ta, tb)
+}
+
+func contentTokens(doc []byte) ([]xml.Token, error) {
+	d := xml.NewDecoder(bytes.NewReader(doc))
+	var out []xml.Token
+	for {
+		tok, err := d.RawToken()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		switch tok := tok.(type) {
+		case xml.Comment, xml.Directive, xml.ProcInst:
+			continue
+		case xml.CharData:
+			if n := len(out); n > 0 {
+				if prev, ok := out[n-1].(xml.CharData); ok {
+					out[n-1] = append(prev, tok...)
+					continue
+				}
+			}
+			out = append(out, tok.Copy())
+		default:
+			out = append(out, xml.CopyToken(tok))
+		}
+	}
 }
 
 // withoutEncryptionKeyTB is withoutEncryptionKey for a testing.TB.
