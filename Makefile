@@ -19,7 +19,7 @@ test: test-deps fmt-check vet
 # Fuzz targets: package and function. make test runs each briefly;
 # make fuzz runs each for FUZZTIME.
 FUZZ_TARGETS := ./policy:FuzzSafeReturnTo ./policy:FuzzNormalizeDomain ./policy:FuzzNormalizeEmail \
-	./scim:FuzzSCIMRequests ./caddymodule:FuzzCaddyfile
+	./scim:FuzzSCIMRequests ./caddymodule:FuzzCaddyfile ./connector/saml:FuzzFinish
 FUZZTIME ?= 2m
 
 fuzz-short:
