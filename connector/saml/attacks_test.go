@@ -691,11 +691,9 @@ func TestAttackParserAbuse(t *testing.T) {
 		{"external entity (XXE) file read", "malformed", func(t *testing.T, doc []byte) []byte {
 			return dtd(t, doc, `<!DOCTYPE samlp:Response [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>`, "&xxe;")
 		}},
-		// A DOCTYPE whose entities are not used is ignored by
-		// encoding/xml and the signed response is still accepted (observed
-		// with v0.6.3): harmless, since nothing is expanded, but not
-		// refused. Pinned here so that a change shows.
-		{"DOCTYPE alone, no entity used (accepted unchanged)", "-", func(t *testing.T, doc []byte) []byte {
+		// A DOCTYPE whose entities are not used would be ignored by
+		// encoding/xml; Finish refuses every DTD before parsing.
+		{"DOCTYPE alone, no entity used", "malformed", func(t *testing.T, doc []byte) []byte {
 			return []byte(`<?xml version="1.0"?>` + "\n" + `<!DOCTYPE samlp:Response [<!ENTITY x "` + evilEmail + `">]>` + "\n" + string(doc))
 		}},
 	} {
@@ -942,4 +940,17 @@ func withoutEncryptionKeyTB(tb testing.TB, md []byte) []byte {
 		tb.Fatal(err)
 	}
 	return out
+}
+
+func TestHasDTD(t *testing.T) {
+	for doc, want := range map[string]bool{
+		`<samlp:Response/>`: false,
+		`<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "b">]><r/>`: true,
+		`<!doctype r><r/>`: true,
+		`<r><!ENTITY x SYSTEM "file:///etc/passwd"></r>`: true,
+	} {
+		if got := hasDTD([]byte(doc)); got != want {
+			t.Errorf("hasDTD(%q) = %v", doc, got)
+		}
+	}
 }

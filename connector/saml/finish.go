@@ -1,7 +1,9 @@
 package saml
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -44,6 +46,10 @@ func (c *Connector) Finish(ctx context.Context, r *http.Request, begun *connecto
 	}
 	if r.PostForm.Get("SAMLResponse") == "" {
 		return nil, connector.Refuse("malformed", errors.New("no SAMLResponse in the ACS form"))
+	}
+	// SAML has no use for DTDs: refuse them before any XML parser runs.
+	if raw, err := base64.StdEncoding.DecodeString(r.PostForm.Get("SAMLResponse")); err == nil && hasDTD(raw) {
+		return nil, connector.Refuse("malformed", errors.New("the response carries a document type declaration"))
 	}
 
 	// A copy per call, so the replay cache carries this request's context.
@@ -146,4 +152,10 @@ func responseInResponseTo(doc string) string {
 			return ""
 		}
 	}
+}
+
+// hasDTD reports a document type or entity declaration anywhere in doc.
+func hasDTD(doc []byte) bool {
+	u := bytes.ToUpper(doc)
+	return bytes.Contains(u, []byte("<!DOCTYPE")) || bytes.Contains(u, []byte("<!ENTITY"))
 }
