@@ -239,8 +239,19 @@ func (h *Handler) apiDeleteConnection(w http.ResponseWriter, r *http.Request, c 
 		h.apiStoreError(w, err)
 		return
 	}
-	if list, err := h.app.store.ListConnections(r.Context(), c.ParentID); err == nil && p.SSOEnforced && len(list) == 1 {
-		writeJSONError(w, http.StatusConflict, "sso_enforced", "SSO is enforced: turn it off before deleting the last connection")
+	list, err := h.app.store.ListConnections(r.Context(), c.ParentID)
+	if err != nil {
+		h.apiStoreError(w, err)
+		return
+	}
+	testedOthers := 0
+	for _, x := range list {
+		if x.ID != conn.ID && !x.TestedAt.IsZero() {
+			testedOthers++
+		}
+	}
+	if p.SSOEnforced && testedOthers == 0 {
+		writeJSONError(w, http.StatusConflict, "sso_enforced", "SSO is enforced: turn it off before deleting the last tested connection")
 		return
 	}
 	if err := h.app.store.DeleteConnection(r.Context(), conn.ID); err != nil {

@@ -187,7 +187,16 @@ func (h *Handler) apiRemoveMember(w http.ResponseWriter, r *http.Request, c *cal
 		h.apiStoreError(w, err)
 		return
 	}
-	n, err := h.app.sessions.RevokeUser(r.Context(), u.ID)
+	// An active member's sessions end at once. Removing an invitation the
+	// person never accepted only refreshes their identity: otherwise any
+	// admin could sign anyone out everywhere by inviting and removing them.
+	n := 0
+	var err error
+	if m.Status == store.MemberActive {
+		n, err = h.app.sessions.RevokeUser(r.Context(), u.ID)
+	} else {
+		err = h.app.sessions.Refresh(r.Context(), u.ID)
+	}
 	if err != nil {
 		h.apiStoreError(w, err)
 		return
@@ -217,9 +226,16 @@ func (h *Handler) apiChangeRole(w http.ResponseWriter, r *http.Request, c *calle
 		return
 	}
 	nm, err := h.app.store.UpdateMembership(r.Context(), o.ID, u.ID, func(x *store.Membership) error {
+		if x.Role != m.Role {
+			return errRoleChanged // a concurrent change: decide again
+		}
 		x.Role = in.Role
 		return nil
 	})
+	if errors.Is(err, errRoleChanged) {
+		writeJSONError(w, http.StatusConflict, "conflict", "the member's role changed meanwhile; try again")
+		return
+	}
 	if err != nil {
 		h.apiStoreError(w, err)
 		return
@@ -230,3 +246,5 @@ func (h *Handler) apiChangeRole(w http.ResponseWriter, r *http.Request, c *calle
 		Outcome: "success", Details: map[string]string{"from": string(m.Role), "to": string(in.Role)}})
 	writeJSON(w, http.StatusOK, memberView{UserID: u.ID, Email: u.Email, Name: u.Name, Role: nm.Role, Status: nm.Status, Source: nm.Source, CreatedAt: nm.CreatedAt})
 }
+
+var errRoleChanged = errors.New("role changed concurrently")

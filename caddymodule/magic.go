@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -185,7 +186,7 @@ func (h *Handler) linkRefused(w http.ResponseWriter, r *http.Request, email, rea
 	h.app.metrics.signIns.WithLabelValues("magic", reason).Inc()
 	link := h.BasePath + "/login"
 	if reason == "sso_required" {
-		link += "?sso=true&email=" + email
+		link += "?sso=true&email=" + url.QueryEscape(email)
 	}
 	_ = ui.Render(w, http.StatusForbidden, "notice.html", ui.Page{Title: "Sign-in link not valid", BasePath: h.BasePath,
 		Message: msg, LinkURL: link, LinkText: "Sign in"})

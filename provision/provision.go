@@ -40,7 +40,13 @@ func SSO(ctx context.Context, st *store.Store, conn *store.Connection, id *conne
 	if !policy.SSOIdentityAllowed(conn.ParentID, policy.Capture{Captured: captured, ParentID: owner}) {
 		return nil, nil, connector.Refuse(ReasonOutsideOrg, fmt.Errorf("%s is not a domain verified by parent org %s", domain, conn.ParentID))
 	}
-	u, err := Account(ctx, st, id, email, "jit")
+	// The account key is scoped to the connection's parent org: a SAML
+	// issuer is only what the tenant's own metadata says, so another
+	// tenant could copy it. An IdP account linked through one parent org
+	// is never found through another's connection.
+	scoped := *id
+	scoped.Issuer = ScopedIssuer(conn.ParentID, id.Issuer)
+	u, err := Account(ctx, st, &scoped, email, "jit")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -82,6 +88,10 @@ func SSO(ctx context.Context, st *store.Store, conn *store.Connection, id *conne
 	}
 	return u, changes, nil
 }
+
+// ScopedIssuer is the issuer under which SSO identities are linked: the
+// parent org that owns the connection, then the IdP's issuer.
+func ScopedIssuer(parentID, issuer string) string { return "parent:" + parentID + "|" + issuer }
 
 // Account returns the user linked to the IdP account (issuer, subject),
 // or links the user with that email, or creates one (createdBy: "jit",

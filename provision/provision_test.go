@@ -142,3 +142,29 @@ func TestInvitedMemberBecomesActive(t *testing.T) {
 		t.Fatalf("membership = %+v; want active admin (the role from the invite)", m)
 	}
 }
+
+// A tenant that copies another tenant's IdP issuer into its own SAML
+// metadata must not reach the other tenant's accounts through it.
+func TestIssuerSpoofingAcrossTenants(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	rivalConn := &store.Connection{ParentID: f.other.ParentID, Type: store.ConnSAML, Name: "rival idp", DefaultOrgID: f.other.ID}
+	if err := f.st.CreateConnection(ctx, rivalConn); err != nil {
+		t.Fatal(err)
+	}
+	victim, _, err := SSO(ctx, f.st, rivalConn, ident("subject-1", "victim@rival.com"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// acme's connection asserts the rival IdP's issuer and the victim's subject.
+	got, _, err := SSO(ctx, f.st, f.conn, ident("subject-1", "evil@acme.com"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID == victim.ID {
+		t.Fatal("VULNERABILITY: another tenant's connection signed in to the victim's account")
+	}
+	if v, _ := f.st.GetUser(ctx, victim.ID); v.Email != "victim@rival.com" {
+		t.Fatalf("the victim's account was changed: %+v", v)
+	}
+}

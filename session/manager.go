@@ -85,12 +85,6 @@ func NewManager(st *store.Store, key []byte, keys *KeyRing, cfg Config, log *zap
 		touchQ: make(chan *Entry, 4096), Now: time.Now}
 }
 
-// SetConfig changes timeouts for sessions issued from now on (config reload).
-func (m *Manager) SetConfig(cfg Config) {
-	cfg.setDefaults()
-	m.cfg = cfg
-}
-
 // Keys returns the JWT key ring.
 func (m *Manager) Keys() *KeyRing { return m.keys }
 

@@ -48,7 +48,12 @@ func (c *Connector) Finish(ctx context.Context, r *http.Request, begun *connecto
 		return nil, connector.Refuse("malformed", errors.New("no SAMLResponse in the ACS form"))
 	}
 	// SAML has no use for DTDs: refuse them before any XML parser runs.
-	if raw, err := base64.StdEncoding.DecodeString(r.PostForm.Get("SAMLResponse")); err == nil && hasDTD(raw) {
+	// IdPs may wrap the base64 at 76 characters: drop whitespace first.
+	if raw, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(r.PostForm.Get("SAMLResponse")), "")); err != nil ||
+		hasDTD(raw) {
+		if err != nil {
+			return nil, connector.Refuse("malformed", fmt.Errorf("SAMLResponse is not base64: %w", err))
+		}
 		return nil, connector.Refuse("malformed", errors.New("the response carries a document type declaration"))
 	}
 
