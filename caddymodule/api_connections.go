@@ -104,11 +104,11 @@ func (h *Handler) connectionFromInput(r *http.Request, c *caller, in *connection
 		}
 		raw := []byte(in.MetadataXML)
 		if in.MetadataURL != "" {
-			if err := checkIdPURL(in.MetadataURL); err != nil {
+			if err := checkIdPURL(in.MetadataURL, h.app.AllowPrivateIdPs); err != nil {
 				return nil, 400, "invalid_metadata_url", err.Error()
 			}
 			var err error
-			if raw, err = fetchMetadata(ctx, in.MetadataURL); err != nil {
+			if raw, err = fetchMetadata(ctx, h.app.idpClient, in.MetadataURL); err != nil {
 				return nil, 400, "metadata_unreachable", err.Error()
 			}
 			conn.IDPMetadataURL = in.MetadataURL
@@ -122,13 +122,13 @@ func (h *Handler) connectionFromInput(r *http.Request, c *caller, in *connection
 		}
 	case "oidc":
 		conn.Type, conn.Issuer, conn.ClientID, conn.ClientSecret, conn.HostedDomain = store.ConnOIDC, in.Issuer, in.ClientID, in.ClientSecret, in.HostedDomain
-		if err := checkIdPURL(in.Issuer); err != nil {
+		if err := checkIdPURL(in.Issuer, h.app.AllowPrivateIdPs); err != nil {
 			return nil, 400, "invalid_issuer", err.Error()
 		}
 		if in.ClientID == "" || in.ClientSecret == "" {
 			return nil, 400, "invalid_client", "client_id and client_secret are required"
 		}
-		if _, err := oidcconn.New(ctx, conn, oidcconn.Config{RedirectURL: h.redirectURI(conn.ID), HTTPClient: idpClient}); err != nil {
+		if _, err := oidcconn.New(ctx, conn, oidcconn.Config{RedirectURL: h.redirectURI(conn.ID), HTTPClient: h.app.idpClient}); err != nil {
 			return nil, 400, "discovery_failed", "OIDC discovery failed: " + err.Error()
 		}
 	default:
@@ -157,8 +157,9 @@ func (h *Handler) defaultOrg(ctx context.Context, c *caller, slug string) (strin
 	return orgs[0].ID, 0, "", ""
 }
 
-// checkIdPURL accepts https URLs, and http only on loopback (local IdPs).
-func checkIdPURL(raw string) error {
+// checkIdPURL accepts https URLs, and http only on loopback when private
+// IdPs are allowed (local IdPs in development).
+func checkIdPURL(raw string, allowPrivate bool) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || u.User != nil {
 		return fmt.Errorf("%q is not an absolute URL", raw)
@@ -167,19 +168,19 @@ func checkIdPURL(raw string) error {
 		return nil
 	}
 	host := u.Hostname()
-	if ip := net.ParseIP(host); u.Scheme == "http" && (host == "localhost" || (ip != nil && ip.IsLoopback())) {
+	if ip := net.ParseIP(host); allowPrivate && u.Scheme == "http" && (host == "localhost" || (ip != nil && ip.IsLoopback())) {
 		return nil
 	}
 	return fmt.Errorf("%q must use https", raw)
 }
 
 // fetchMetadata downloads IdP metadata with a timeout and a 1 MiB limit.
-func fetchMetadata(ctx context.Context, raw string) ([]byte, error) {
+func fetchMetadata(ctx context.Context, client *http.Client, raw string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := idpClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("fetching IdP metadata: %w", err)
 	}

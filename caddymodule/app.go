@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -64,25 +65,31 @@ type App struct {
 	Mail *MailConfig `json:"mail,omitempty"`
 	// Social lists OIDC social login providers (Google, or any OIDC issuer).
 	Social []SocialProvider `json:"social,omitempty"`
+	// AllowPrivateIdPs lets connections and social providers use IdPs on
+	// loopback and private addresses (and plain http on loopback). Off by
+	// default: tenant owners choose IdP URLs, and the gateway must not
+	// fetch from its own network for them.
+	AllowPrivateIdPs bool `json:"allow_private_idps,omitempty"`
 	// HealthInterval is how often the store is probed; while it fails,
 	// guarded requests get 503. Default: 1s.
 	HealthInterval caddy.Duration `json:"health_interval,omitempty"`
 
-	backend  store.Backend
-	poolKey  string
-	store    *store.Store
-	sessions *session.Manager
-	domains  *domains.Service
-	mailer   *mail.Queue
-	outbox   *mail.OutboxSender // when mail goes to the outbox
-	health   *healthState
-	logger   *zap.Logger
-	metrics  *metrics
-	cancel   context.CancelFunc
-	csrfKey  []byte
-	sp       *spKeyState
-	sitesMu  *sync.Mutex
-	sites    []string
+	backend   store.Backend
+	poolKey   string
+	store     *store.Store
+	sessions  *session.Manager
+	domains   *domains.Service
+	mailer    *mail.Queue
+	outbox    *mail.OutboxSender // when mail goes to the outbox
+	health    *healthState
+	logger    *zap.Logger
+	metrics   *metrics
+	cancel    context.CancelFunc
+	csrfKey   []byte
+	sp        *spKeyState
+	idpClient *http.Client
+	sitesMu   *sync.Mutex
+	sites     []string
 }
 
 // spKeyState caches the SAML SP key pair once loaded from the store.
@@ -180,6 +187,7 @@ func (a *App) provision(ctx context.Context, logger *zap.Logger, reg *prometheus
 	a.store = store.New(a.backend)
 	a.health = &healthState{}
 	a.sp = &spKeyState{}
+	a.idpClient = newIdPClient(a.AllowPrivateIdPs)
 	a.sitesMu = &sync.Mutex{}
 	a.health.ok.Store(true)
 

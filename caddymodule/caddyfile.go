@@ -42,6 +42,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 //		blocked_domains <domain>...
 //		mail <smtp-url> { from <mailbox> } | mail outbox [<dir>]
 //		social <name> { issuer <url>; client_id <id>; client_secret <secret>; hosted_domain <domain> }
+//		allow_private_idps
 //		health_interval <duration>
 //	}
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -99,6 +100,11 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := a.parseSocial(d); err != nil {
 				return err
 			}
+		case "allow_private_idps":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			a.AllowPrivateIdPs = true
 		case "health_interval":
 			dur, err := parseDuration(d)
 			if err != nil {

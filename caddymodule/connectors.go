@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/ssogate/ssogate/connector"
 	oidcconn "github.com/ssogate/ssogate/connector/oidc"
@@ -50,9 +49,6 @@ func (h *Handler) redirectURI(id string) string {
 }
 func (h *Handler) tileURL() string { return h.origin + h.BasePath + "/login?sso=true" }
 
-// idpClient is used for metadata, discovery and token calls.
-var idpClient = &http.Client{Timeout: 10 * time.Second}
-
 // connector returns the connector for conn, building it when needed.
 func (h *Handler) connector(r *http.Request, conn *store.Connection) (connector.Connector, error) {
 	return h.conns.get(conn, func() (connector.Connector, error) { return h.buildConnector(r.Context(), conn) })
@@ -85,7 +81,7 @@ func (h *Handler) buildConnector(ctx context.Context, conn *store.Connection) (c
 	case store.ConnSAML:
 		return h.samlConnector(ctx, conn)
 	case store.ConnOIDC:
-		c, err := oidcconn.New(ctx, conn, oidcconn.Config{RedirectURL: h.redirectURI(conn.ID), HTTPClient: idpClient,
+		c, err := oidcconn.New(ctx, conn, oidcconn.Config{RedirectURL: h.redirectURI(conn.ID), HTTPClient: h.app.idpClient,
 			HostedDomain: conn.HostedDomain, GroupsClaim: conn.GroupAttribute})
 		if err != nil {
 			return nil, err
@@ -101,7 +97,7 @@ func (h *Handler) samlConnector(ctx context.Context, conn *store.Connection) (*s
 		return nil, err
 	}
 	return samlconn.New(ctx, conn, samlconn.SPConfig{EntityID: h.spEntityID(conn.ID), ACSURL: h.acsURL(conn.ID),
-		MetadataURL: h.spEntityID(conn.ID), Key: key, Cert: cert, HTTPClient: idpClient, Replay: h.app.store})
+		MetadataURL: h.spEntityID(conn.ID), Key: key, Cert: cert, HTTPClient: h.app.idpClient, Replay: h.app.store})
 }
 
 // spKey is the SAML SP key pair, generated once and kept in the store so

@@ -16,7 +16,7 @@ func TestGroupMappingsSAML(t *testing.T) {
 	dns := dnstest.Start(t)
 	idp := samltest.Start(t, samltest.Options{})
 	up := upstream(t)
-	g := gatewaytest.Start(t, gatewaytest.Global("ssogate {\n\t\tdns_resolver "+dns.Addr+"\n\t}")+siteBlock(up.URL), gatewaytest.Options{})
+	g := gatewaytest.Start(t, gatewaytest.Global("ssogate {\n\t\tdns_resolver "+dns.Addr+"\n\t\tallow_private_idps\n\t}")+siteBlock(up.URL), gatewaytest.Options{})
 	api := apiClient{t, g.URL, signIn(t, g, "owner@acme.com", "acme", "owner", true).APIKey}
 	signInUnder(t, g, "lead@acme.com", "research", "owner", "acme", false)
 	verifiedDomain(t, api, dns, "acme.com")

@@ -48,7 +48,7 @@ func TestNonSSOSignInEndToEnd(t *testing.T) {
 	smtp := smtptest.Start(t)
 	op := oidctest.Start(t)
 	up := upstream(t)
-	global := gatewaytest.Global("ssogate {\n\t\tdns_resolver " + dns.Addr +
+	global := gatewaytest.Global("ssogate {\n\t\tallow_private_idps\n\t\tdns_resolver " + dns.Addr +
 		"\n\t\tmail smtp://" + smtp.Addr + "?starttls=none {\n\t\t\tfrom \"Acme SSO <sso@acme.test>\"\n\t\t}" +
 		"\n\t\tsocial corp {\n\t\t\tissuer " + op.Issuer() + "\n\t\t\tclient_id social\n\t\t\tclient_secret social-secret\n\t\t}\n\t}")
 	g := gatewaytest.Start(t, global+siteBlock(up.URL), gatewaytest.Options{})

@@ -16,7 +16,7 @@ func TestOIDCSignInEndToEnd(t *testing.T) {
 	dns := dnstest.Start(t)
 	op := oidctest.Start(t)
 	up := upstream(t)
-	g := gatewaytest.Start(t, gatewaytest.Global("ssogate {\n\t\tdns_resolver "+dns.Addr+"\n\t}")+siteBlock(up.URL), gatewaytest.Options{})
+	g := gatewaytest.Start(t, gatewaytest.Global("ssogate {\n\t\tdns_resolver "+dns.Addr+"\n\t\tallow_private_idps\n\t}")+siteBlock(up.URL), gatewaytest.Options{})
 	owner := signIn(t, g, "owner@acme.com", "acme", "owner", true)
 	api := apiClient{t, g.URL, owner.APIKey}
 	verifiedDomain(t, api, dns, "acme.com")

@@ -17,7 +17,7 @@ func TestSAMLSignInEndToEnd(t *testing.T) {
 	dns := dnstest.Start(t)
 	idp := samltest.Start(t, samltest.Options{})
 	up := upstream(t)
-	g := gatewaytest.Start(t, gatewaytest.Global("ssogate {\n\t\tdns_resolver "+dns.Addr+"\n\t}")+siteBlock(up.URL), gatewaytest.Options{})
+	g := gatewaytest.Start(t, gatewaytest.Global("ssogate {\n\t\tdns_resolver "+dns.Addr+"\n\t\tallow_private_idps\n\t}")+siteBlock(up.URL), gatewaytest.Options{})
 	api := apiClient{t, g.URL, signIn(t, g, "owner@acme.com", "acme", "owner", true).APIKey}
 	verifiedDomain(t, api, dns, "acme.com")
 
@@ -148,6 +148,10 @@ func TestEnforceSSORequiresTestedConnection(t *testing.T) {
 		`{"type":"saml","name":"x","metadata_url":"http://example.com/md"}`,
 		`{"type":"oidc","name":"x","issuer":"https://127.0.0.1:1/","client_id":"a","client_secret":"b"}`,
 		`{"type":"ldap","name":"x"}`,
+		// Private and loopback IdPs are refused unless allow_private_idps is set.
+		`{"type":"saml","name":"x","metadata_url":"` + idp.MetadataURL() + `"}`,
+		`{"type":"saml","name":"x","metadata_url":"https://127.0.0.1:2019/config/"}`,
+		`{"type":"oidc","name":"x","issuer":"https://169.254.169.254/latest","client_id":"a","client_secret":"b"}`,
 		`{"type":"saml","name":"","metadata_xml":"x"}`,
 	} {
 		if code, body := api.do("POST", "/connections", "application/json", bad); code != 400 {

@@ -37,7 +37,7 @@ func (h *Handler) socialConnection(name string) (*store.Connection, bool) {
 func (h *Handler) socialConnector(r *http.Request, conn *store.Connection, name string) (connector.Connector, error) {
 	return h.conns.get(conn, func() (connector.Connector, error) {
 		return oidcconn.New(r.Context(), conn, oidcconn.Config{RedirectURL: h.origin + h.BasePath + "/social/" + name + "/callback",
-			HTTPClient: idpClient, HostedDomain: conn.HostedDomain})
+			HTTPClient: h.app.idpClient, HostedDomain: conn.HostedDomain})
 	})
 }
 
