@@ -245,13 +245,7 @@ func (h *Handler) apiDeleteConnection(w http.ResponseWriter, r *http.Request, c 
 		h.apiStoreError(w, err)
 		return
 	}
-	testedOthers := 0
-	for _, x := range list {
-		if x.ID != conn.ID && !x.TestedAt.IsZero() {
-			testedOthers++
-		}
-	}
-	if p.SSOEnforced && testedOthers == 0 {
+	if p.SSOEnforced && !anyTested(list, conn.ID) {
 		writeJSONError(w, http.StatusConflict, "sso_enforced", "SSO is enforced: turn it off before deleting the last tested connection")
 		return
 	}
@@ -275,11 +269,7 @@ func (h *Handler) apiGetSSO(w http.ResponseWriter, r *http.Request, c *caller) {
 		h.apiStoreError(w, err)
 		return
 	}
-	tested := false
-	for _, x := range list {
-		tested = tested || !x.TestedAt.IsZero()
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"enforced": p.SSOEnforced, "connections": len(list), "tested": tested, "login_url": h.tileURL()})
+	writeJSON(w, http.StatusOK, map[string]any{"enforced": p.SSOEnforced, "connections": len(list), "tested": anyTested(list, ""), "login_url": h.tileURL()})
 }
 
 // apiPutSSO turns SSO enforcement on (ending every session of the parent
@@ -303,11 +293,7 @@ func (h *Handler) apiPutSSO(w http.ResponseWriter, r *http.Request, c *caller) {
 			h.apiStoreError(w, err)
 			return
 		}
-		tested := false
-		for _, x := range list {
-			tested = tested || !x.TestedAt.IsZero()
-		}
-		if !tested {
+		if !anyTested(list, "") {
 			writeJSONError(w, http.StatusConflict, "sso_untested", "test a connection first: sign in through it once, then enforce SSO")
 			return
 		}
@@ -370,4 +356,15 @@ func (h *Handler) apiPatchSettings(w http.ResponseWriter, r *http.Request, c *ca
 	h.app.audit(r, &store.AuditEvent{ParentID: c.ParentID, Actor: c.Actor, Action: "settings.update", Outcome: "success",
 		Details: map[string]string{"allow_unverified_scim_domains": fmt.Sprint(*in.AllowUnverifiedSCIMDomains)}})
 	writeJSON(w, http.StatusOK, p)
+}
+
+// anyTested reports whether a connection other than except has completed
+// a sign-in.
+func anyTested(list []store.Connection, except string) bool {
+	for _, x := range list {
+		if x.ID != except && !x.TestedAt.IsZero() {
+			return true
+		}
+	}
+	return false
 }
