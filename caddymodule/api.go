@@ -146,23 +146,29 @@ func (h *Handler) apiCaller(r *http.Request) (*caller, int, string, string) {
 	if !hmac.Equal([]byte(r.Header.Get(csrfHeader)), []byte(h.csrfToken(e.StoreID))) {
 		return nil, http.StatusForbidden, "csrf", "missing or wrong " + csrfHeader + " header"
 	}
-	c := &caller{Actor: e.Identity.Email, UserID: e.Identity.UserID, Roles: map[string]store.Role{}}
+	// A person may belong to orgs of several parent orgs: act for the one
+	// where they hold the highest role, with their roles in its orgs.
+	byParent := map[string]map[string]store.Role{}
+	best, bestRank := "", 0
 	for _, o := range e.Identity.Orgs {
 		org, err := h.app.store.GetOrg(r.Context(), o.OrgID)
 		if err != nil {
 			continue
 		}
-		isOwner := policy.CanAdminister(o.Role)
-		// The parent org is the one the user owns, or else administers.
-		if c.ParentID == "" || (isOwner && !c.Owner) {
-			if c.ParentID != org.ParentID {
-				c.Roles = map[string]store.Role{}
-			}
-			c.ParentID, c.Owner = org.ParentID, isOwner
+		if byParent[org.ParentID] == nil {
+			byParent[org.ParentID] = map[string]store.Role{}
 		}
-		if org.ParentID == c.ParentID {
-			c.Roles[o.OrgID] = o.Role
+		byParent[org.ParentID][o.OrgID] = o.Role
+		if rank := store.RoleRank(o.Role); rank > bestRank || (rank == bestRank && org.ParentID < best) {
+			best, bestRank = org.ParentID, rank
 		}
+	}
+	c := &caller{Actor: e.Identity.Email, UserID: e.Identity.UserID, ParentID: best, Roles: byParent[best]}
+	if c.Roles == nil {
+		c.Roles = map[string]store.Role{}
+	}
+	for _, role := range c.Roles {
+		c.Owner = c.Owner || policy.CanAdminister(role)
 	}
 	manager := c.Owner
 	for _, r := range c.Roles {

@@ -85,6 +85,10 @@ func TestOIDCSignInEndToEnd(t *testing.T) {
 		if resp.StatusCode != 403 {
 			t.Fatalf("callback in another browser: %d", resp.StatusCode)
 		}
+		// The refused attempt did not burn the sign-in of the browser that started it.
+		if resp, _ := alice.get(cb.String()); resp.StatusCode != 303 {
+			t.Fatalf("the starting browser after a foreign attempt: %d", resp.StatusCode)
+		}
 	})
 	t.Run("IdP asserting an email outside the verified domains is refused", func(t *testing.T) {
 		b := newBrowser(t)

@@ -90,7 +90,7 @@ func (h *Handler) serveSocialCallback(w http.ResponseWriter, r *http.Request) {
 		h.socialRefused(w, r, name, email, reason, cause, msg)
 	}
 	state := r.URL.Query().Get("state")
-	p, err := h.app.store.TakePendingAuth(ctx, state)
+	p, err := h.app.store.PeekPendingAuth(ctx, state)
 	if state == "" || errors.Is(err, store.ErrNotFound) {
 		refuse("", "state", err, "This sign-in expired. Please start again.")
 		return
@@ -106,6 +106,11 @@ func (h *Handler) serveSocialCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	if key := cookieValue(r, h.authCookieName); key == "" || hashKey(key) != p.BrowserKey {
 		refuse("", "browser_mismatch", errors.New("started in another browser"), "Finish signing in in the browser where you started.")
+		return
+	}
+	// Checked; now use it up (once, even under concurrent callbacks).
+	if _, err := h.app.store.TakePendingAuth(ctx, state); err != nil {
+		refuse("", "state", err, "This sign-in expired. Please start again.")
 		return
 	}
 	c, err := h.socialConnector(r, conn, name)

@@ -83,7 +83,9 @@ func (h *Handler) finishFromIdP(w http.ResponseWriter, r *http.Request, state st
 		h.unsolicited(w, r, conn)
 		return
 	}
-	p, err := h.app.store.TakePendingAuth(ctx, state)
+	// Check the state against this connection and browser before using
+	// it up, so a leaked state value cannot burn someone's sign-in.
+	p, err := h.app.store.PeekPendingAuth(ctx, state)
 	if errors.Is(err, store.ErrNotFound) {
 		// Expired, already used, or never issued by us: unsolicited.
 		h.unsolicited(w, r, conn)
@@ -100,6 +102,14 @@ func (h *Handler) finishFromIdP(w http.ResponseWriter, r *http.Request, state st
 	}
 	if key := cookieValue(r, h.authCookieName); key == "" || hashKey(key) != p.BrowserKey {
 		h.ssoRefused(w, r, conn, p.Email, "browser_mismatch", errors.New("the sign-in was started in another browser"))
+		return
+	}
+	if _, err := h.app.store.TakePendingAuth(ctx, state); errors.Is(err, store.ErrNotFound) {
+		h.unsolicited(w, r, conn) // used concurrently
+		return
+	} else if err != nil {
+		h.app.storeFailed(err)
+		_ = h.unavailable(w, r)
 		return
 	}
 	c, err := h.connector(r, conn)
