@@ -112,7 +112,8 @@ func (h *Handler) servePostMagic(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	t, err := h.app.store.TakeOneTimeToken(ctx, hashKey(r.PathValue("token")))
+	hash := hashKey(r.PathValue("token"))
+	t, err := h.app.store.PeekOneTimeToken(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) {
 		h.linkRefused(w, r, "", "link_invalid", "This link has expired or was already used. Ask for a new one.")
 		return
@@ -122,8 +123,18 @@ func (h *Handler) servePostMagic(w http.ResponseWriter, r *http.Request) {
 		_ = h.unavailable(w, r)
 		return
 	}
+	// Checked before it is used up: opening a leaked link in another
+	// browser cannot burn it.
 	if t.Purpose == "signin" && t.BrowserKey != hashKey(key) {
 		h.linkRefused(w, r, t.Email, "browser_mismatch", "Open the link in the browser where you asked for it.")
+		return
+	}
+	if t, err = h.app.store.TakeOneTimeToken(ctx, hash); errors.Is(err, store.ErrNotFound) {
+		h.linkRefused(w, r, "", "link_invalid", "This link has expired or was already used. Ask for a new one.")
+		return
+	} else if err != nil {
+		h.app.storeFailed(err)
+		_ = h.unavailable(w, r)
 		return
 	}
 	_, domain, _ := policy.NormalizeEmail(t.Email)

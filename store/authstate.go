@@ -194,3 +194,23 @@ func (s *Store) take(ctx context.Context, key string, v any, deadline func() tim
 	}
 	return nil
 }
+
+// PeekOneTimeToken reads a live one-time token without using it, so
+// callers can check who presents it before TakeOneTimeToken.
+func (s *Store) PeekOneTimeToken(ctx context.Context, hash string) (*OneTimeToken, error) {
+	if hash == "" {
+		return nil, fmt.Errorf("store: peeking one-time token: %w", ErrNotFound)
+	}
+	raw, err := s.b.Get(ctx, kOneTimeToken+hash)
+	if err != nil {
+		return nil, fmt.Errorf("store: peeking one-time token: %w", err)
+	}
+	var t OneTimeToken
+	if err := json.Unmarshal(raw, &t); err != nil {
+		return nil, fmt.Errorf("store: decoding one-time token: %w", err)
+	}
+	if !s.Now().Before(t.ExpiresAt) {
+		return nil, fmt.Errorf("store: peeking one-time token: %w", ErrNotFound)
+	}
+	return &t, nil
+}

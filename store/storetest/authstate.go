@@ -332,9 +332,21 @@ func testOneTimeToken(t *testing.T, newBackend Factory) {
 	if err := s.PutOneTimeToken(ctx, &store.OneTimeToken{Hash: store.HashSecret("x"), ExpiresAt: clock.Now()}); err == nil {
 		t.Errorf("PutOneTimeToken of an expired token succeeded")
 	}
+	// Peek reads without using it up.
+	for range 2 {
+		if p, err := s.PeekOneTimeToken(ctx, tok.Hash); err != nil || p.Email != tok.Email || p.BrowserKey != "bk" {
+			t.Fatalf("PeekOneTimeToken = %+v, %v", p, err)
+		}
+	}
+	if _, err := s.PeekOneTimeToken(ctx, store.HashSecret("other")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("PeekOneTimeToken of an unknown token: %v", err)
+	}
 	got, err := s.TakeOneTimeToken(ctx, store.HashSecret(secret))
 	if err != nil {
 		t.Fatalf("TakeOneTimeToken: %v", err)
+	}
+	if _, err := s.PeekOneTimeToken(ctx, tok.Hash); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("PeekOneTimeToken after Take: %v", err)
 	}
 	if got.Hash != tok.Hash || got.Purpose != "login" || got.Email != tok.Email ||
 		got.BrowserKey != "bk" || got.ReturnTo != "/app" || got.Data["org"] != "acme" ||
