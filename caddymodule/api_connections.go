@@ -235,14 +235,8 @@ func (h *Handler) apiDeleteConnection(w http.ResponseWriter, r *http.Request, c 
 	if !ok {
 		return
 	}
-	p, err := h.app.store.GetParentOrg(r.Context(), c.ParentID)
-	if err != nil {
-		h.apiStoreError(w, err)
-		return
-	}
-	list, err := h.app.store.ListConnections(r.Context(), c.ParentID)
-	if err != nil {
-		h.apiStoreError(w, err)
+	p, list, ok := h.ssoState(w, r, c)
+	if !ok {
 		return
 	}
 	if p.SSOEnforced && !anyTested(list, conn.ID) {
@@ -259,14 +253,8 @@ func (h *Handler) apiDeleteConnection(w http.ResponseWriter, r *http.Request, c 
 
 // apiGetSSO reports whether SSO is enforced and ready.
 func (h *Handler) apiGetSSO(w http.ResponseWriter, r *http.Request, c *caller) {
-	p, err := h.app.store.GetParentOrg(r.Context(), c.ParentID)
-	if err != nil {
-		h.apiStoreError(w, err)
-		return
-	}
-	list, err := h.app.store.ListConnections(r.Context(), c.ParentID)
-	if err != nil {
-		h.apiStoreError(w, err)
+	p, list, ok := h.ssoState(w, r, c)
+	if !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"enforced": p.SSOEnforced, "connections": len(list), "tested": anyTested(list, ""), "login_url": h.tileURL()})
@@ -367,4 +355,20 @@ func anyTested(list []store.Connection, except string) bool {
 		}
 	}
 	return false
+}
+
+// ssoState reads the caller's parent org and its connections, answering
+// the error itself when the store fails.
+func (h *Handler) ssoState(w http.ResponseWriter, r *http.Request, c *caller) (*store.ParentOrg, []store.Connection, bool) {
+	p, err := h.app.store.GetParentOrg(r.Context(), c.ParentID)
+	if err != nil {
+		h.apiStoreError(w, err)
+		return nil, nil, false
+	}
+	list, err := h.app.store.ListConnections(r.Context(), c.ParentID)
+	if err != nil {
+		h.apiStoreError(w, err)
+		return nil, nil, false
+	}
+	return p, list, true
 }

@@ -34,22 +34,8 @@ func runAuthStateTests(t *testing.T, name string, newBackend Factory) {
 }
 
 // asClock is an injectable clock, safe for concurrent use.
-type asClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *asClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *asClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+// asClock is the suite's injectable clock.
+type asClock = clock
 
 // asStore returns a store on a fresh backend whose clock starts at a
 // minute boundary (plus 10s) and moves only when the test says so.
