@@ -33,7 +33,7 @@ fuzz:
 	done
 
 test-deps:
-	./scripts/install-test-deps.sh
+	./scripts/install-test-deps.sh chromium
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

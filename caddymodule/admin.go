@@ -35,9 +35,79 @@ func (adminAPI) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{ID: "admin.api.ssogate", New: func() caddy.Module { return new(adminAPI) }}
 }
 
-// Routes returns the admin routes.
+// Routes returns the admin routes. Lists answer GET (filters in the
+// query); changes answer POST with a JSON body. Every answer is JSON; errors
+// are Caddy's {"error": "…"} with an HTTP status.
 func (adminAPI) Routes() []caddy.AdminRoute {
-	return []caddy.AdminRoute{{Pattern: "/ssogate/bootstrap", Handler: caddy.AdminHandlerFunc(handleBootstrap)}}
+	return []caddy.AdminRoute{
+		{Pattern: "/ssogate/bootstrap", Handler: adminRoute(http.MethodPost, (*App).adminBootstrap)},
+		{Pattern: "/ssogate/parents", Handler: adminRoute(http.MethodGet, (*App).adminListParents)},
+		{Pattern: "/ssogate/orgs", Handler: adminRoute(http.MethodPost, (*App).adminCreateOrg)},
+		{Pattern: "/ssogate/api-keys", Handler: adminRoute("", (*App).adminAPIKeys)},
+		{Pattern: "/ssogate/api-keys/revoke", Handler: adminRoute(http.MethodPost, (*App).adminRevokeAPIKey)},
+		{Pattern: "/ssogate/domains", Handler: adminRoute(http.MethodGet, (*App).adminListDomains)},
+		{Pattern: "/ssogate/sessions/revoke", Handler: adminRoute(http.MethodPost, (*App).adminRevokeSessions)},
+		{Pattern: "/ssogate/merge-proposals", Handler: adminRoute(http.MethodPost, (*App).adminProposeMerge)},
+	}
+}
+
+// adminRoute wraps an operation of the running app as an admin route: it
+// checks the method ("" takes GET and POST), finds the running app, and
+// writes the operation's answer as JSON. Errors that are not already a
+// caddy.APIError become one (see adminError).
+func adminRoute(method string, op func(*App, http.ResponseWriter, *http.Request) (any, error)) caddy.AdminHandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if (method == "" && r.Method != http.MethodGet && r.Method != http.MethodPost) || (method != "" && r.Method != method) {
+			want := method
+			if want == "" {
+				want = "GET or POST"
+			}
+			return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("use %s", want)}
+		}
+		running.RLock()
+		app := running.app
+		running.RUnlock()
+		if app == nil {
+			return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: errors.New("ssogate is not running in this Caddy")}
+		}
+		if !app.Healthy() {
+			return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: errors.New("the ssogate store is unreachable")}
+		}
+		res, err := op(app, w, r)
+		if err != nil {
+			return app.adminError(err)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		return json.NewEncoder(w).Encode(res)
+	}
+}
+
+// adminError turns an operation's error into the caddy.APIError the admin
+// endpoint answers (Caddy checks the type without unwrapping).
+func (a *App) adminError(err error) caddy.APIError {
+	var apiErr caddy.APIError
+	switch {
+	case errors.As(err, &apiErr):
+		return apiErr
+	case errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded):
+		a.storeFailed(err)
+		return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: fmt.Errorf("the ssogate store is unreachable: %w", err)}
+	case errors.Is(err, store.ErrConflict):
+		return caddy.APIError{HTTPStatus: http.StatusConflict, Err: fmt.Errorf("a concurrent change won; try again: %w", err)}
+	}
+	return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}
+}
+
+// decodeAdmin reads an admin route's JSON body strictly (size limit, no
+// unknown fields).
+func decodeAdmin(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fmt.Errorf("bad request body: %w", err)}
+	}
+	return nil
 }
 
 // BootstrapRequest creates a parent org, its first org and primary owner.
@@ -55,32 +125,12 @@ type BootstrapResult struct {
 	LoginURL string `json:"login_url"`
 }
 
-func handleBootstrap(w http.ResponseWriter, r *http.Request) error {
-	if r.Method != http.MethodPost {
-		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: errors.New("use POST")}
-	}
-	running.RLock()
-	app := running.app
-	running.RUnlock()
-	if app == nil {
-		return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: errors.New("ssogate is not running in this Caddy")}
-	}
+func (a *App) adminBootstrap(w http.ResponseWriter, r *http.Request) (any, error) {
 	var in BootstrapRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fmt.Errorf("bad request body: %w", err)}
+	if err := decodeAdmin(w, r, &in); err != nil {
+		return nil, err
 	}
-	res, err := app.bootstrap(r.Context(), in)
-	if err != nil {
-		var apiErr caddy.APIError
-		if errors.As(err, &apiErr) {
-			return apiErr
-		}
-		return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}
-	}
-	w.Header().Set("Content-Type", "application/json")
-	return json.NewEncoder(w).Encode(res)
+	return a.bootstrap(r.Context(), in)
 }
 
 // bootstrap creates a parent org with one org and its primary owner, an

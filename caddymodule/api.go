@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ssogate/ssogate/policy"
+	"github.com/ssogate/ssogate/session"
 	"github.com/ssogate/ssogate/store"
 )
 
@@ -56,6 +57,7 @@ func (h *Handler) apiRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE "+b+"/domains/{domain}", h.withCaller(h.apiDeleteDomain))
 	mux.HandleFunc("GET "+b+"/connections", h.withCaller(h.apiListConnections))
 	mux.HandleFunc("POST "+b+"/connections", h.withCaller(h.apiCreateConnection))
+	mux.HandleFunc("GET "+b+"/connections/setup", h.withCaller(h.apiConnectionSetup))
 	mux.HandleFunc("GET "+b+"/connections/{id}", h.withCaller(h.apiGetConnection))
 	mux.HandleFunc("DELETE "+b+"/connections/{id}", h.withCaller(h.apiDeleteConnection))
 	mux.HandleFunc("GET "+b+"/orgs/{org}/members", h.withMember(h.apiListMembers))
@@ -72,7 +74,9 @@ func (h *Handler) apiRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("PATCH "+b+"/settings", h.withCaller(h.apiPatchSettings))
 	mux.HandleFunc("GET "+b+"/sso", h.withCaller(h.apiGetSSO))
 	mux.HandleFunc("PUT "+b+"/sso", h.withCaller(h.apiPutSSO))
+	mux.HandleFunc("GET "+b+"/audit-events", h.withCaller(h.apiListAudit))
 	h.parentRoutes(mux, b)
+	h.consoleRoutes(mux)
 }
 
 // withCaller authenticates an admin API request for owners of the parent
@@ -100,8 +104,8 @@ func (h *Handler) withRole(ownerOnly bool, fn func(http.ResponseWriter, *http.Re
 		if status == http.StatusOK && ownerOnly && !c.Owner {
 			status, code, msg = http.StatusForbidden, "forbidden", "only owners of the parent organization may do this"
 		}
-		if status == http.StatusUnauthorized {
-			h.allow(w, ipKey, apiFailuresPerMinute, true)
+		if status == http.StatusUnauthorized && !h.allow(w, ipKey, apiFailuresPerMinute, true) {
+			return // allow answered (429, or 503 when the store cannot count)
 		}
 		if status != http.StatusOK {
 			writeJSONError(w, status, code, msg)
@@ -146,12 +150,18 @@ func (h *Handler) apiCaller(r *http.Request) (*caller, int, string, string) {
 	if !hmac.Equal([]byte(r.Header.Get(csrfHeader)), []byte(h.csrfToken(e.StoreID))) {
 		return nil, http.StatusForbidden, "csrf", "missing or wrong " + csrfHeader + " header"
 	}
+	return h.sessionCaller(r.Context(), e)
+}
+
+// sessionCaller is the admin caller of a signed-in person (the API with a
+// cookie, and the console).
+func (h *Handler) sessionCaller(ctx context.Context, e *session.Entry) (*caller, int, string, string) {
 	// A person may belong to orgs of several parent orgs: act for the one
 	// where they hold the highest role, with their roles in its orgs.
 	byParent := map[string]map[string]store.Role{}
 	best, bestRank := "", 0
 	for _, o := range e.Identity.Orgs {
-		org, err := h.app.store.GetOrg(r.Context(), o.OrgID)
+		org, err := h.app.store.GetOrg(ctx, o.OrgID)
 		if err != nil {
 			continue
 		}
@@ -171,8 +181,8 @@ func (h *Handler) apiCaller(r *http.Request) (*caller, int, string, string) {
 		c.Owner = c.Owner || policy.CanAdminister(role)
 	}
 	manager := c.Owner
-	for _, r := range c.Roles {
-		manager = manager || r == store.RoleAdmin
+	for _, role := range c.Roles {
+		manager = manager || role == store.RoleAdmin
 	}
 	if !manager {
 		return nil, http.StatusForbidden, "forbidden", "only owners and admins may use the admin API"
@@ -259,24 +269,37 @@ const (
 )
 
 // allow counts a hit against key (when count is set; otherwise it only
-// checks) and answers 429 with Retry-After when over limit.
+// checks) and answers 429 with Retry-After when over limit. It fails
+// closed: when the store cannot count, it answers 503 and marks the store
+// down, as every other store error does (a limit that lapses whenever the
+// store falters is no limit).
 func (h *Handler) allow(w http.ResponseWriter, key string, limit int, count bool) bool {
 	ctx := context.Background()
-	if !count {
-		n, retry, err := h.app.store.Peek(ctx, key, time.Minute)
-		if err != nil || n < limit {
-			return true
-		}
-		w.Header().Set("Retry-After", strconv.Itoa(int(retry.Seconds())+1))
-		writeJSONError(w, http.StatusTooManyRequests, "rate_limited", "too many failed attempts; slow down")
+	var retry time.Duration
+	var ok bool
+	var err error
+	if count {
+		_, retry, ok, err = h.app.store.Hit(ctx, key, time.Minute, limit)
+	} else {
+		var n int
+		n, retry, err = h.app.store.Peek(ctx, key, time.Minute)
+		ok = n < limit
+	}
+	if err != nil {
+		h.logger.Error("admin api: rate limit unavailable; refusing", zap.Error(err))
+		h.app.storeFailed(err)
+		writeJSONError(w, http.StatusServiceUnavailable, "unavailable", "the store is unreachable")
 		return false
 	}
-	_, retry, ok, err := h.app.store.Hit(ctx, key, time.Minute, limit)
-	if err != nil || ok {
+	if ok {
 		return true
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(int(retry.Seconds())+1))
-	writeJSONError(w, http.StatusTooManyRequests, "rate_limited", "too many requests; slow down")
+	msg := "too many requests; slow down"
+	if !count {
+		msg = "too many failed attempts; slow down"
+	}
+	writeJSONError(w, http.StatusTooManyRequests, "rate_limited", msg)
 	return false
 }
 

@@ -27,12 +27,32 @@ func (h *Handler) viewConnection(ctx context.Context, c *store.Connection) conne
 	if o, err := h.app.store.GetOrg(ctx, c.DefaultOrgID); err == nil {
 		v.DefaultOrg = o.Slug
 	}
+	v.Setup = h.setupValues(c.Type, c.ID)
+	return v
+}
+
+// apiConnectionSetup answers a fresh connection id and the values to paste
+// into the IdP for it, so an IdP that wants the ACS or redirect URL before
+// it shows its metadata (Okta, Entra ID, Google) can be set up first.
+// Nothing is stored: POST /connections with this id creates it.
+func (h *Handler) apiConnectionSetup(w http.ResponseWriter, r *http.Request, c *caller) {
+	typ := store.ConnectionType(r.URL.Query().Get("type"))
+	if typ != store.ConnSAML && typ != store.ConnOIDC {
+		writeJSONError(w, http.StatusBadRequest, "invalid_type", `type must be "saml" or "oidc"`)
+		return
+	}
+	id := store.NewID()
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "type": typ, "setup": h.setupValues(typ, id)})
+}
+
+// setupValues are what the IdP admin pastes for a connection.
+func (h *Handler) setupValues(typ store.ConnectionType, id string) map[string]any {
 	setup := map[string]any{"login_url": h.tileURL()}
-	switch c.Type {
+	switch typ {
 	case store.ConnSAML:
-		setup["acs_url"] = h.acsURL(c.ID)
-		setup["entity_id"] = h.spEntityID(c.ID)
-		setup["sp_metadata_url"] = h.spEntityID(c.ID)
+		setup["acs_url"] = h.acsURL(id)
+		setup["entity_id"] = h.spEntityID(id)
+		setup["sp_metadata_url"] = h.spEntityID(id)
 		setup["name_id_format"] = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
 		setup["attributes"] = map[string]any{
 			"okta":             map[string]string{"email": "user.email", "firstName": "user.firstName", "lastName": "user.lastName", "groups": "Group Attribute Statement \"groups\", filter: starts with " + h.app.GroupPrefix},
@@ -40,15 +60,17 @@ func (h *Handler) viewConnection(ctx context.Context, c *store.Connection) conne
 			"google_workspace": map[string]string{"email": "Primary email", "firstName": "First name", "lastName": "Last name", "groups": "Group membership (the " + h.app.GroupPrefix + "* groups)"},
 		}
 	case store.ConnOIDC:
-		setup["redirect_uri"] = h.redirectURI(c.ID)
+		setup["redirect_uri"] = h.redirectURI(id)
 		setup["scopes"] = "openid email profile"
 		setup["claims"] = map[string]string{"email": "email", "groups": "groups (Okta: a Groups claim filtered by prefix " + h.app.GroupPrefix + "; Entra ID: groups claim, cloud group names)"}
 	}
-	v.Setup = setup
-	return v
+	return setup
 }
 
 type connectionInput struct {
+	// ID, optional, is one from GET /connections/setup: the IdP was set up
+	// with its URLs before its metadata existed.
+	ID             string `json:"id"`
 	Type           string `json:"type"`
 	Name           string `json:"name"`
 	DefaultOrg     string `json:"default_org"`
@@ -73,7 +95,10 @@ func (h *Handler) apiCreateConnection(w http.ResponseWriter, r *http.Request, c 
 		writeJSONError(w, status, code, msg)
 		return
 	}
-	if err := h.app.store.CreateConnection(r.Context(), conn); err != nil {
+	if err := h.app.store.CreateConnection(r.Context(), conn); errors.Is(err, store.ErrAlreadyExists) {
+		writeJSONError(w, http.StatusConflict, "id_taken", "a connection with this id exists; get a new one from GET /connections/setup")
+		return
+	} else if err != nil {
 		h.apiStoreError(w, err)
 		return
 	}
@@ -94,7 +119,14 @@ func (h *Handler) connectionFromInput(r *http.Request, c *caller, in *connection
 	if status != 0 {
 		return nil, status, code, msg
 	}
-	conn := &store.Connection{ID: store.NewID(), ParentID: c.ParentID, Name: in.Name, DefaultOrgID: orgID,
+	id := store.NewID()
+	if in.ID != "" {
+		if !store.IsRandomID(in.ID) {
+			return nil, 400, "invalid_id", "id must be one answered by GET /connections/setup"
+		}
+		id = in.ID
+	}
+	conn := &store.Connection{ID: id, ParentID: c.ParentID, Name: in.Name, DefaultOrgID: orgID,
 		EmailAttribute: in.EmailAttribute, GroupAttribute: in.GroupAttribute}
 	switch in.Type {
 	case "saml":

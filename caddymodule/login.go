@@ -9,6 +9,9 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
+	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -105,6 +108,13 @@ func (h *Handler) servePostLogin(w http.ResponseWriter, r *http.Request) {
 		h.renderLogin(w, http.StatusForbidden, p)
 		return
 	}
+	// Sign-in starts are limited per client address (before the email is
+	// even read) and per email, so nobody can drive an IdP, the routing
+	// lookups or the mailer in a loop.
+	if !h.allowLoginStart(w, r, p, "login-ip:"+clientIP(r), loginStartsPerIP,
+		"Too many sign-in attempts from your network. Wait a minute and try again.") {
+		return
+	}
 	email, domain, err := policy.NormalizeEmail(p.Email)
 	if err != nil {
 		p.Error = "Enter a valid email address, like you@company.com."
@@ -112,6 +122,10 @@ func (h *Handler) servePostLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.Email = email
+	if !h.allowLoginStart(w, r, p, "login-email:"+email, loginStartsPerEmail,
+		"Too many sign-in attempts for this email address. Wait a minute and try again.") {
+		return
+	}
 	capture, conns, err := h.capture(r, domain)
 	if err != nil {
 		h.logger.Error("login: reading capture", zap.Error(err))
@@ -136,6 +150,38 @@ func (h *Handler) servePostLogin(w http.ResponseWriter, r *http.Request) {
 	default:
 		h.signInWithoutSSO(w, r, p)
 	}
+}
+
+// Sign-in start limits (POST /login), per minute, kept in the store so
+// they hold across instances. A person typing their email never comes
+// close; a script trying addresses or looping through an IdP does.
+const (
+	loginStartsPerEmail = 20
+	loginStartsPerIP    = 60
+	loginStartWindow    = time.Minute
+)
+
+// allowLoginStart counts one sign-in start against key. Over the limit it
+// answers 429 with Retry-After and the sign-in page with msg; when the
+// store cannot count, it fails closed with 503, like every store error.
+func (h *Handler) allowLoginStart(w http.ResponseWriter, r *http.Request, p *loginPage, key string, limit int, msg string) bool {
+	_, retry, ok, err := h.app.store.Hit(r.Context(), key, loginStartWindow, limit)
+	if err != nil {
+		h.logger.Error("login: rate limit unavailable; refusing", zap.Error(err))
+		h.app.storeFailed(err)
+		_ = h.unavailable(w, r)
+		return false
+	}
+	if ok {
+		return true
+	}
+	h.app.metrics.signIns.WithLabelValues("login", "rate_limited").Inc()
+	h.logger.Info("sign-in start rate limited", zap.String("limit", strings.SplitN(key, ":", 2)[0]),
+		zap.String("remote_ip", clientIP(r)))
+	w.Header().Set("Retry-After", strconv.Itoa(int(retry.Seconds())+1))
+	p.Error = msg
+	h.renderLogin(w, http.StatusTooManyRequests, p)
+	return false
 }
 
 // capture reads what routing needs about a domain: its verified owner,

@@ -2,11 +2,14 @@ package caddymodule
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/ssogate/ssogate/provision"
 	"github.com/ssogate/ssogate/scim"
@@ -66,21 +69,39 @@ const scimCallsPerMinute = 6000
 
 // scimAllowed counts the request against its bearer token's limit (kept in
 // the store, so it holds across instances) and answers 429 in SCIM form
-// when over it.
+// when over it. It fails closed: when the store cannot count, it answers
+// 503 (in SCIM form) and marks the store down.
 func (h *Handler) scimAllowed(w http.ResponseWriter, r *http.Request) bool {
 	_, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || tok == "" {
 		return true // the SCIM handler answers 401
 	}
 	_, retry, allowed, err := h.app.store.Hit(r.Context(), "scim:"+hashKey(tok), time.Minute, scimCallsPerMinute)
-	if err != nil || allowed {
+	if err != nil {
+		h.logger.Error("scim: rate limit unavailable; refusing", zap.Error(err))
+		h.app.storeFailed(err)
+		w.Header().Set("Retry-After", "1")
+		writeSCIMError(w, http.StatusServiceUnavailable, "the service is unavailable; retry later")
+		return false
+	}
+	if allowed {
 		return true
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(int(retry.Seconds())+1))
-	w.Header().Set("Content-Type", "application/scim+json")
-	w.WriteHeader(http.StatusTooManyRequests)
-	_, _ = w.Write([]byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"429","detail":"too many requests for this token; retry later"}`))
+	writeSCIMError(w, http.StatusTooManyRequests, "too many requests for this token; retry later")
 	return false
+}
+
+// writeSCIMError writes an RFC 7644 §3.12 error.
+func writeSCIMError(w http.ResponseWriter, status int, detail string) {
+	w.Header().Set("Content-Type", "application/scim+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:Error"},
+		"status":  strconv.Itoa(status),
+		"detail":  detail,
+	})
 }
 
 // statusRecorder remembers the status a handler wrote, for metrics.

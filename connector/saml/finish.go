@@ -62,7 +62,7 @@ func (c *Connector) Finish(ctx context.Context, r *http.Request, begun *connecto
 	sp.ReplayCache = replayCache{ctx: ctx, connID: c.connID, store: c.replay}
 	assertion, err := sp.ParseResponse(r, []string{begun.RequestID})
 	if err != nil {
-		return nil, refusal(err)
+		return nil, refusal(err, checkNotExpired(c.expires, c.now()) != nil)
 	}
 	return c.identity(assertion)
 }
@@ -96,7 +96,10 @@ func (rc replayCache) Consume(assertionID string, expiresAt time.Time) error {
 // refusal maps a ParseResponse error to a refusal reason. crewjam attaches
 // sentinels to its causes; a cause may match several (SHA-1 is both
 // unsupported and a bad signature), so the order below matters.
-func refusal(err error) error {
+// metadataExpired says the IdP metadata has expired: crewjam's refusal of
+// it (RejectExpiredIDPMetadata) matches ErrExpired and ErrInvalidSignature,
+// and is labelled as what it is rather than as an expired assertion.
+func refusal(err error, metadataExpired bool) error {
 	cause := err
 	var ire *crewsaml.InvalidResponseError
 	if errors.As(err, &ire) && ire.PrivateErr != nil {
@@ -108,6 +111,8 @@ func refusal(err error) error {
 	var badStatus crewsaml.ErrBadStatus
 	reason := "invalid_response"
 	switch {
+	case metadataExpired && errors.Is(cause, crewsaml.ErrExpired):
+		reason = ReasonMetadataExpired
 	case errors.Is(cause, crewsaml.ErrAssertionReplayed):
 		reason = "replay"
 	case errors.Is(cause, crewsaml.ErrRequestIDMismatch):

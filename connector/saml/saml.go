@@ -70,6 +70,10 @@ type Connector struct {
 	conn   store.Connection // email and group attribute names
 	replay ReplayStore
 	sp     crewsaml.ServiceProvider // a template: Finish works on a copy
+	now    func() time.Time
+	// expires is when the IdP metadata stops being valid (the earliest
+	// validUntil of the entity and its IDPSSODescriptors; zero: never).
+	expires time.Time
 }
 
 var _ connector.Connector = (*Connector)(nil)
@@ -112,11 +116,12 @@ func New(ctx context.Context, conn *store.Connection, cfg SPConfig) (*Connector,
 	}
 	// Refuse expired metadata now, with a clear message, rather than at
 	// every sign-in (where RejectExpiredIDPMetadata refuses it too).
-	if !idp.ValidUntil.IsZero() && !now().Before(idp.ValidUntil) {
-		return nil, fmt.Errorf("IdP metadata: expired at %s; fetch a fresh copy", idp.ValidUntil.UTC().Format(time.RFC3339))
+	expires := metadataExpiry(idp)
+	if err := checkNotExpired(expires, now()); err != nil {
+		return nil, err
 	}
 
-	c := &Connector{connID: conn.ID, conn: *conn, replay: cfg.Replay}
+	c := &Connector{connID: conn.ID, conn: *conn, replay: cfg.Replay, now: now, expires: expires}
 	c.sp = crewsaml.ServiceProvider{
 		EntityID:    cfg.EntityID,
 		Key:         cfg.Key,
@@ -145,6 +150,34 @@ func New(ctx context.Context, conn *store.Connection, cfg SPConfig) (*Connector,
 	return c, nil
 }
 
+// ReasonMetadataExpired is the refusal reason when the IdP metadata's
+// validUntil has passed: an admin must supply a fresh copy.
+const ReasonMetadataExpired = "idp_metadata_expired"
+
+// metadataExpiry is the earliest validUntil of the entity (which samlsp
+// already narrowed to that of enclosing aggregates) and of its
+// IDPSSODescriptors, the elements crewjam takes signing keys from; zero
+// when none is set.
+func metadataExpiry(ed *crewsaml.EntityDescriptor) time.Time {
+	at := ed.ValidUntil
+	for _, d := range ed.IDPSSODescriptors {
+		if d.ValidUntil != nil && !d.ValidUntil.IsZero() && (at.IsZero() || d.ValidUntil.Before(at)) {
+			at = *d.ValidUntil
+		}
+	}
+	return at
+}
+
+// checkNotExpired returns an "IdP metadata: expired …" error once expires
+// (non-zero) is reached.
+func checkNotExpired(expires, now time.Time) error {
+	if !expires.IsZero() && !now.Before(expires) {
+		return fmt.Errorf("IdP metadata: expired at %s; fetch a fresh copy from the IdP and update the connection",
+			expires.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
 func absoluteURL(what, raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil || !u.IsAbs() || u.Host == "" {
@@ -159,6 +192,12 @@ func absoluteURL(what, raw string) (*url.URL, error) {
 func (c *Connector) Begin(ctx context.Context, state, loginHint string) (*connector.Begun, error) {
 	if state == "" {
 		return nil, errors.New("saml connector: empty state")
+	}
+	// Metadata that was valid when the connector was built may have
+	// expired since: do not send anyone to an IdP whose answer would be
+	// refused (RejectExpiredIDPMetadata) after they signed in there.
+	if err := checkNotExpired(c.expires, c.now()); err != nil {
+		return nil, connector.Refuse(ReasonMetadataExpired, err)
 	}
 	sp := &c.sp
 	req, err := sp.MakeAuthenticationRequest(sp.GetSSOBindingLocation(crewsaml.HTTPRedirectBinding),

@@ -68,6 +68,8 @@ type setupOpts struct {
 	idp       samltest.Options
 	plaintext bool // register SP metadata without its encryption key
 	edit      func(*store.Connection, *SPConfig)
+	// spMetadata, if set, rewrites the SP metadata the IdP registers.
+	spMetadata func(*testing.T, []byte) []byte
 }
 
 func setup(t *testing.T, o setupOpts) *fixture {
@@ -94,6 +96,9 @@ func setup(t *testing.T, o setupOpts) *fixture {
 	}
 	if o.plaintext {
 		md = withoutEncryptionKey(t, md)
+	}
+	if o.spMetadata != nil {
+		md = o.spMetadata(t, md)
 	}
 	f.idp.RegisterSP(t, md)
 	f.idp.AddUser(t, "alice", "pw", "alice@example.com", []string{"eng", "admins"})
