@@ -662,7 +662,7 @@ func TestSAMLHardeningAtTheGateway(t *testing.T) {
 		if resp.StatusCode != 403 || resp.Header.Get("Location") != "" {
 			t.Fatalf("sign-in with expired metadata: %d (Location %q)\n%s", resp.StatusCode, resp.Header.Get("Location"), page)
 		}
-		refusedAndAudited(api, b, "gamma", connID, "carol@gamma.com", "connector_error", "begin_failed")
+		refusedAndAudited(api, b, "gamma", connID, "carol@gamma.com", "idp_metadata_expired")
 		if !g.Logged("IdP metadata: expired at ") {
 			t.Fatal("the cause is not in the log")
 		}

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ssogate/ssogate/connector"
+	samlconn "github.com/ssogate/ssogate/connector/saml"
 	"github.com/ssogate/ssogate/provision"
 	"github.com/ssogate/ssogate/session"
 	"github.com/ssogate/ssogate/store"
@@ -30,7 +31,7 @@ func (h *Handler) startSSO(w http.ResponseWriter, r *http.Request, conn *store.C
 	c, err := h.connector(r, conn)
 	if err != nil {
 		h.logger.Error("building connector", zap.String("connection", conn.ID), zap.Error(err))
-		h.ssoRefused(w, r, conn, email, "connector_error", err)
+		h.ssoRefused(w, r, conn, email, refusalReason(err, "connector_error"), err)
 		return
 	}
 	var raw [32]byte
@@ -38,7 +39,7 @@ func (h *Handler) startSSO(w http.ResponseWriter, r *http.Request, conn *store.C
 	state := base64.RawURLEncoding.EncodeToString(raw[:])
 	begun, err := c.Begin(r.Context(), state, email)
 	if err != nil {
-		h.ssoRefused(w, r, conn, email, "begin_failed", err)
+		h.ssoRefused(w, r, conn, email, refusalReason(err, "begin_failed"), err)
 		return
 	}
 	now := h.app.store.Now()
@@ -211,6 +212,18 @@ func (h *Handler) ssoRefused(w http.ResponseWriter, r *http.Request, conn *store
 		Detail:  "Try again. If it keeps failing, contact your administrator and mention the time of this attempt.",
 		LinkURL: h.BasePath + "/login?sso=true", LinkText: "Try again",
 	})
+}
+
+// refusalReason is a connector's own refusal reason (e.g.
+// idp_metadata_expired), or fallback for any other error.
+func refusalReason(err error, fallback string) string {
+	if errors.Is(err, samlconn.ErrMetadataExpired) {
+		return samlconn.ReasonMetadataExpired
+	}
+	if reason := connector.Reason(err); reason != "error" {
+		return reason
+	}
+	return fallback
 }
 
 func connType(c *store.Connection) string {

@@ -168,12 +168,15 @@ func metadataExpiry(ed *crewsaml.EntityDescriptor) time.Time {
 	return at
 }
 
+// ErrMetadataExpired is wrapped by every error about expired IdP metadata.
+var ErrMetadataExpired = errors.New("IdP metadata: expired")
+
 // checkNotExpired returns an "IdP metadata: expired …" error once expires
 // (non-zero) is reached.
 func checkNotExpired(expires, now time.Time) error {
 	if !expires.IsZero() && !now.Before(expires) {
-		return fmt.Errorf("IdP metadata: expired at %s; fetch a fresh copy from the IdP and update the connection",
-			expires.UTC().Format(time.RFC3339))
+		return fmt.Errorf("%w at %s; fetch a fresh copy from the IdP and update the connection",
+			ErrMetadataExpired, expires.UTC().Format(time.RFC3339))
 	}
 	return nil
 }
