@@ -74,6 +74,12 @@ type App struct {
 	// guarded requests get 503. Default: 1s.
 	HealthInterval caddy.Duration `json:"health_interval,omitempty"`
 
+	// MetadataRefresh is how often SAML connections made from a metadata
+	// URL fetch it again (default 12h; negative turns it off). A changed
+	// document is stored when it parses, has not expired and names an IdP
+	// signing key; a failed fetch keeps the stored one.
+	MetadataRefresh caddy.Duration `json:"metadata_refresh,omitempty"`
+
 	backend   store.Backend
 	poolKey   string
 	store     *store.Store
@@ -317,6 +323,7 @@ func (a *App) Start() error {
 	go a.domains.Run(ctx, time.Duration(a.DomainCheckInterval))
 	a.mailer.Start(ctx)
 	go a.gcLoop(ctx)
+	go a.metadataLoop(ctx)
 	a.logger.Info("ssogate started", zap.String("storage", a.backend.Name()))
 	return nil
 }

@@ -111,6 +111,20 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			a.HealthInterval = dur
+		case "metadata_refresh":
+			if d.CountRemainingArgs() == 1 && d.Val() == "metadata_refresh" {
+				d.NextArg()
+				if d.Val() == "off" {
+					a.MetadataRefresh = -1
+					continue
+				}
+				d.Prev()
+			}
+			dur, err := parseDuration(d)
+			if err != nil {
+				return err
+			}
+			a.MetadataRefresh = dur
 		case "session":
 			if d.NextArg() {
 				return d.ArgErr()

@@ -80,6 +80,9 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"idle longer than ttl", global("session {\nttl 1h\nidle 2h\n}"), "longer than ttl"},
 		{"unknown session option", global("session {\nabsolute 1h\n}"), `unknown session option "absolute"`},
 		{"bad group prefix", global("group_prefix \"a b\""), "must not contain spaces"},
+		{"bad metadata_refresh", global("metadata_refresh soon"), `bad duration "soon"`},
+		{"metadata_refresh extra args", global("metadata_refresh 1h 2h"), "wrong argument count"},
+		{"metadata_refresh no args", global("metadata_refresh"), "wrong argument count"},
 		{"mail not a url", global("mail mailserver:25"), "is not an smtp:// or smtps:// URL"},
 		{"mail without from", global("mail smtp://u:p@smtp.example.com:587"), "mail needs a sender"},
 		{"unknown mail option", global("mail outbox {\nsender x\n}"), `unknown mail option "sender"`},
@@ -104,6 +107,15 @@ func TestCaddyfileErrors(t *testing.T) {
 				t.Errorf("error %q does not name the line", err)
 			}
 		})
+	}
+}
+
+func TestCaddyfileMetadataRefresh(t *testing.T) {
+	for in, want := range map[string]string{"off": `"metadata_refresh":-1`, "6h": `"metadata_refresh":21600000000000`} {
+		out, err := adapt(t, "{\n\tssogate {\n\t\tmetadata_refresh "+in+"\n\t}\n}\n:8080 {\n\tssogate https://app.example.com\n}\n")
+		if err != nil || !strings.Contains(string(out), want) {
+			t.Errorf("metadata_refresh %s: %v, want %s in %s", in, err, want, out)
+		}
 	}
 }
 

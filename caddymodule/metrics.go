@@ -18,6 +18,8 @@ type metrics struct {
 	revoked     prometheus.CounterFunc
 	scimOps     *prometheus.CounterVec   // method, resource, status
 	storeOps    *prometheus.HistogramVec // op
+	// metadataRefresh counts IdP metadata refreshes: updated, unchanged, failure.
+	metadataRefresh *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry) (*metrics, error) {
@@ -45,6 +47,8 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 	m.storeOps = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "ssogate", Name: "store_operation_seconds",
 		Help: "Store operation latency by operation.", Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}},
 		[]string{"op"})
+	m.metadataRefresh = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "ssogate", Name: "idp_metadata_refreshes_total",
+		Help: "Refreshes of SAML IdP metadata from its URL by result (updated, unchanged, failure)."}, []string{"result"})
 	var err error
 	m.storeErrors, err = register(reg, m.storeErrors)
 	if err != nil {
@@ -68,6 +72,9 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 		return nil, err
 	}
 	if m.storeOps, err = register(reg, m.storeOps); err != nil {
+		return nil, err
+	}
+	if m.metadataRefresh, err = register(reg, m.metadataRefresh); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -153,3 +153,23 @@ func fetchMetadata(ctx context.Context, client *http.Client, rawURL string) ([]b
 	}
 	return raw, nil
 }
+
+// CheckRefresh checks a newly fetched copy of a connection's IdP metadata
+// before it replaces the stored one: usable (ParseMetadata), not expired
+// at now, and for the same IdP (the entity ID of old). A different entity
+// ID is refused: accounts are linked to the IdP's entity ID, so that
+// change is an admin's decision, not a background refresh's.
+func CheckRefresh(old, fresh []byte, now time.Time) error {
+	ed, err := ParseMetadata(fresh)
+	if err != nil {
+		return err
+	}
+	if err := checkNotExpired(metadataExpiry(ed), now); err != nil {
+		return err
+	}
+	prev, err := ParseMetadata(old)
+	if err == nil && prev.EntityID != ed.EntityID {
+		return fmt.Errorf("IdP metadata: entity ID changed from %q to %q; update the connection by hand", prev.EntityID, ed.EntityID)
+	}
+	return nil
+}
