@@ -547,7 +547,8 @@ func (a *App) viaAPI(r *http.Request, c *caller, body any, fn func(*Handler, htt
 	return nil
 }
 
-// responseRecorder keeps an admin API handler's answer for viaAPI.
+// responseRecorder keeps an admin API answer made in-process (viaAPI,
+// the console).
 type responseRecorder struct {
 	header http.Header
 	status int

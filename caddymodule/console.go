@@ -207,8 +207,11 @@ func (cr *consoleReq) api(method, path string, body any) (int, map[string]any) {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	rec := &bufferedResponse{header: http.Header{}, status: http.StatusOK}
+	rec := &responseRecorder{header: http.Header{}}
 	cr.h.routes.ServeHTTP(rec, req)
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
 	out := map[string]any{}
 	if rec.body.Len() == 0 {
 		return rec.status, out
@@ -253,25 +256,6 @@ func apiErrorCode(out map[string]any) string {
 		}
 	}
 	return ""
-}
-
-// bufferedResponse collects an in-process API answer.
-type bufferedResponse struct {
-	header http.Header
-	status int
-	wrote  bool
-	body   bytes.Buffer
-}
-
-func (b *bufferedResponse) Header() http.Header { return b.header }
-func (b *bufferedResponse) WriteHeader(s int) {
-	if !b.wrote {
-		b.status, b.wrote = s, true
-	}
-}
-func (b *bufferedResponse) Write(p []byte) (int, error) {
-	b.wrote = true
-	return b.body.Write(p)
 }
 
 // serveConsoleAction runs one form: CSRF and origin checks, then the API
