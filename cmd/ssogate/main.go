@@ -1,6 +1,6 @@
 // Command ssogate is Caddy with the ssogate modules compiled in: Caddy's
 // own CLI (run, start, reload, validate, list-modules, …) plus ssogate's
-// subcommands.
+// subcommands (admin, demo).
 package main
 
 import (
@@ -9,6 +9,8 @@ import (
 	// Caddy's standard modules and ssogate's.
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 	_ "github.com/ssogate/ssogate/caddymodule"
+	// `ssogate demo`.
+	_ "github.com/ssogate/ssogate/demo"
 )
 
 func main() {

@@ -1,5 +1,6 @@
-// Package samltest runs a real SAML identity provider (crewjam's samlidp)
-// for tests, on a loopback httptest server with a fresh key.
+// Package samltest runs a real SAML identity provider (crewjam's samlidp,
+// see internal/idp/samlidp) for tests, on a loopback server with a fresh
+// key.
 //
 // The IdP signs the Response and the assertion, and encrypts the assertion
 // when the registered SP metadata has an encryption certificate. Login and
@@ -9,26 +10,18 @@ package samltest
 
 import (
 	"bytes"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log"
-	"math/big"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
-	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/crewjam/saml/samlidp"
+	crewidp "github.com/crewjam/saml/samlidp"
 	"golang.org/x/net/html"
+
+	"github.com/ssogate/ssogate/internal/idp/samlidp"
 )
 
 // Options tune the IdP.
@@ -41,70 +34,38 @@ type Options struct {
 	Logf func(format string, args ...any)
 }
 
-// IdP is a running samlidp server.
+// IdP is a running samlidp server (internal/idp/samlidp).
 type IdP struct {
-	Server *samlidp.Server
-	srv    *httptest.Server
-	md     []byte
-	seq    atomic.Int64
+	Server *crewidp.Server
+	core   *samlidp.IdP
 }
 
 // Start runs an IdP until the test ends.
 func Start(t testing.TB, opts Options) *IdP {
 	t.Helper()
-	key, cert := newKeyPair(t)
-	srv := httptest.NewUnstartedServer(nil) // listens on 127.0.0.1
-	base, err := url.Parse("http://" + srv.Listener.Addr().String())
+	core, err := samlidp.Start(samlidp.Options{SignatureMethod: opts.SignatureMethod, Logf: opts.Logf})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("samltest: %v", err)
 	}
-	out := io.Discard
-	if opts.Logf != nil {
-		out = logfWriter(opts.Logf)
-	}
-	s, err := samlidp.New(samlidp.Options{
-		URL:         *base,
-		Key:         key,
-		Certificate: cert,
-		Store:       &samlidp.MemoryStore{},
-		Logger:      log.New(out, "samlidp: ", 0),
-	})
-	if err != nil {
-		t.Fatalf("samltest: starting samlidp: %v", err)
-	}
-	if opts.SignatureMethod != "" {
-		s.IDP.SignatureMethod = opts.SignatureMethod
-	}
-	srv.Config.Handler = s
-	srv.Start()
-	t.Cleanup(srv.Close)
-
-	idp := &IdP{Server: s, srv: srv}
-	resp, err := http.Get(idp.MetadataURL())
-	if err != nil {
-		t.Fatalf("samltest: fetching IdP metadata: %v", err)
-	}
-	defer resp.Body.Close()
-	if idp.md, err = io.ReadAll(resp.Body); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("samltest: fetching IdP metadata: status %d, %v", resp.StatusCode, err)
-	}
-	return idp
+	t.Cleanup(func() { _ = core.Close() })
+	return &IdP{Server: core.Server, core: core}
 }
 
 // URL is the IdP's base URL.
-func (idp *IdP) URL() string { return idp.srv.URL }
+func (idp *IdP) URL() string { return idp.core.URL() }
 
 // MetadataURL is where the IdP serves its metadata.
-func (idp *IdP) MetadataURL() string { return idp.srv.URL + "/metadata" }
+func (idp *IdP) MetadataURL() string { return idp.core.MetadataURL() }
 
 // MetadataXML is the IdP's metadata as served at start.
-func (idp *IdP) MetadataXML() []byte { return bytes.Clone(idp.md) }
+func (idp *IdP) MetadataXML() []byte { return idp.core.MetadataXML() }
 
 // RegisterSP trusts a service provider, given its metadata.
 func (idp *IdP) RegisterSP(t testing.TB, spMetadataXML []byte) {
 	t.Helper()
-	id := fmt.Sprintf("sp%d", idp.seq.Add(1))
-	idp.put(t, "/services/"+id, spMetadataXML)
+	if err := idp.core.RegisterSP(spMetadataXML); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // AddUser creates (or replaces) a user whose NameID will be email, with
@@ -112,27 +73,8 @@ func (idp *IdP) RegisterSP(t testing.TB, spMetadataXML []byte) {
 // eduPersonAffiliation attribute.
 func (idp *IdP) AddUser(t testing.TB, name, password, email string, groups []string) {
 	t.Helper()
-	body, err := json.Marshal(map[string]any{"name": name, "password": password, "email": email, "groups": groups})
-	if err != nil {
+	if err := idp.core.AddUser(samlidp.User{Name: name, Password: password, Email: email, Groups: groups}); err != nil {
 		t.Fatal(err)
-	}
-	idp.put(t, "/users/"+url.PathEscape(name), body)
-}
-
-func (idp *IdP) put(t testing.TB, path string, body []byte) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPut, idp.srv.URL+path, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("samltest: PUT %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		msg, _ := io.ReadAll(resp.Body)
-		t.Fatalf("samltest: PUT %s: status %d: %s", path, resp.StatusCode, msg)
 	}
 }
 
@@ -172,15 +114,13 @@ func (idp *IdP) Login(t testing.TB, client *http.Client, redirectURL, user, pass
 func (idp *IdP) IdPInitiated(t testing.TB, client *http.Client, user, password, spEntityID string) (acsURL string, form url.Values) {
 	t.Helper()
 	client = withJar(t, client)
-	name := fmt.Sprintf("shortcut%d", idp.seq.Add(1))
-	body, err := json.Marshal(map[string]any{"service_provider": spEntityID})
-	if err != nil {
+	name := fmt.Sprintf("shortcut%d", idp.core.NextID())
+	if err := idp.core.PutShortcut(name, spEntityID); err != nil {
 		t.Fatal(err)
 	}
-	idp.put(t, "/shortcuts/"+name, body)
 
 	idp.signIn(t, client, user, password)
-	acsURL, form = getForm(t, client, idp.srv.URL+"/login/"+name)
+	acsURL, form = getForm(t, client, idp.URL()+"/login/"+name)
 	if !form.Has("SAMLResponse") {
 		t.Fatalf("samltest: shortcut did not produce a SAMLResponse (fields %v)", form)
 	}
@@ -190,7 +130,7 @@ func (idp *IdP) IdPInitiated(t testing.TB, client *http.Client, user, password, 
 // signIn opens an IdP session (a cookie in client's jar) at /login.
 func (idp *IdP) signIn(t testing.TB, client *http.Client, user, password string) {
 	t.Helper()
-	resp, err := client.PostForm(idp.srv.URL+"/login", url.Values{"user": {user}, "password": {password}})
+	resp, err := client.PostForm(idp.URL()+"/login", url.Values{"user": {user}, "password": {password}})
 	if err != nil {
 		t.Fatalf("samltest: POST /login: %v", err)
 	}
@@ -293,37 +233,4 @@ func attr(n *html.Node, name string) string {
 		}
 	}
 	return ""
-}
-
-func newKeyPair(t testing.TB) (*rsa.PrivateKey, *x509.Certificate) {
-	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(now.UnixNano()),
-		Subject:      pkix.Name{CommonName: "samltest IdP"},
-		NotBefore:    now.Add(-24 * time.Hour),
-		NotAfter:     now.AddDate(1, 0, 0),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key, cert
-}
-
-// logfWriter sends each write to a Printf-like function.
-type logfWriter func(format string, args ...any)
-
-func (f logfWriter) Write(p []byte) (int, error) {
-	f("%s", strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }

@@ -1,4 +1,4 @@
-package oidctest
+package oidcidp
 
 import (
 	"crypto/sha256"
@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"html/template"
 	"maps"
 	"mime"
 	"net/http"
@@ -57,30 +58,53 @@ func (op *OP) jwks(w http.ResponseWriter, r *http.Request) {
 
 // authorize handles the authorization request. Problems with the client or
 // the redirect URI get a 400 page (never a redirect to an unchecked URI);
-// other problems go back to the client as error redirects.
+// other problems go back to the client as error redirects. With the
+// sign-in form, GET shows the form and POST (the form, carrying the
+// request's parameters) signs in.
 func (op *OP) authorize(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		http.Error(w, "oidctest: method not allowed", http.StatusMethodNotAllowed)
+	var q url.Values
+	var username, password string
+	switch {
+	case r.Method == http.MethodGet:
+		q = r.URL.Query()
+	case r.Method == http.MethodPost && op.form:
+		if err := op.cop.Check(r); err != nil {
+			http.Error(w, "oidcidp: cross-origin sign-in refused", http.StatusForbidden)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, "oidcidp: malformed form", http.StatusBadRequest)
+			return
+		}
+		q = url.Values{}
+		for k, vs := range r.PostForm {
+			q[k] = append([]string(nil), vs...)
+		}
+		username, password = q.Get("username"), q.Get("password")
+		q.Del("username")
+		q.Del("password")
+	default:
+		http.Error(w, "oidcidp: method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	q := r.URL.Query()
 	op.mu.Lock()
 	defer op.mu.Unlock()
 	op.lastAuth = q
 	for k, vs := range q {
 		if len(vs) > 1 {
-			http.Error(w, "oidctest: repeated parameter "+k, http.StatusBadRequest)
+			http.Error(w, "oidcidp: repeated parameter "+k, http.StatusBadRequest)
 			return
 		}
 	}
 	c := op.clients[q.Get("client_id")]
 	if c == nil {
-		http.Error(w, "oidctest: unknown client_id", http.StatusBadRequest)
+		http.Error(w, "oidcidp: unknown client_id", http.StatusBadRequest)
 		return
 	}
 	redirect := q.Get("redirect_uri")
-	if !slices.Contains(c.redirects, redirect) {
-		http.Error(w, "oidctest: redirect_uri is not registered for this client", http.StatusBadRequest)
+	if !c.allows(redirect) {
+		http.Error(w, "oidcidp: redirect_uri is not registered for this client", http.StatusBadRequest)
 		return
 	}
 	state := q.Get("state")
@@ -121,10 +145,22 @@ func (op *OP) authorize(w http.ResponseWriter, r *http.Request) {
 		fail("invalid_request", "malformed code_challenge")
 		return
 	}
-	u, err := op.userFor(q.Get("login_hint"))
-	if err != nil {
-		fail("access_denied", err.Error())
-		return
+	var u *User
+	if op.form {
+		if r.Method == http.MethodGet {
+			op.signInForm(w, q, q.Get("login_hint"), "")
+			return
+		}
+		if u = op.checkPassword(username, password); u == nil {
+			op.signInForm(w, q, username, "Wrong email or password.")
+			return
+		}
+	} else {
+		var err error
+		if u, err = op.userFor(q.Get("login_hint")); err != nil {
+			fail("access_denied", err.Error())
+			return
+		}
 	}
 	code := randString(32)
 	op.codes[code] = &authCode{
@@ -132,6 +168,55 @@ func (op *OP) authorize(w http.ResponseWriter, r *http.Request) {
 		nonce: q.Get("nonce"), subject: u.Subject, issued: op.now(),
 	}
 	reply(url.Values{"code": {code}})
+}
+
+// checkPassword returns the user with this email (or subject) and
+// password, or nil. Call with mu held.
+func (op *OP) checkPassword(username, password string) *User {
+	var found *User
+	for _, u := range op.users {
+		if u.Subject == username || (u.Email != "" && strings.EqualFold(u.Email, username)) {
+			found = u
+		}
+	}
+	if found == nil || found.Password == "" ||
+		subtle.ConstantTimeCompare([]byte(found.Password), []byte(password)) != 1 {
+		return nil
+	}
+	return found
+}
+
+var signInTemplate = template.Must(template.New("signin").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Sign in – {{.Name}}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{font-family:system-ui,sans-serif;max-width:26rem;margin:4rem auto;padding:0 1rem}
+label,input,button{display:block;width:100%;box-sizing:border-box;margin:.3rem 0}
+input,button{padding:.5rem;font-size:1rem}.error{color:#b00020}</style></head>
+<body><h1>{{.Name}}</h1><p>Sign in to continue to the application.</p>
+{{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}
+<form method="post" action="/authorize">
+{{range .Hidden}}<input type="hidden" name="{{.Name}}" value="{{.Value}}">
+{{end}}<label for="username">Email</label>
+<input id="username" name="username" type="email" autocomplete="username" value="{{.Username}}" required autofocus>
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">Sign in</button>
+</form></body></html>
+`))
+
+// signInForm shows the sign-in form for an authorization request whose
+// parameters q were checked. Call with mu held.
+func (op *OP) signInForm(w http.ResponseWriter, q url.Values, username, errMsg string) {
+	type field struct{ Name, Value string }
+	var hidden []field
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		hidden = append(hidden, field{k, q.Get(k)})
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	_ = signInTemplate.Execute(w, map[string]any{"Name": op.name, "Hidden": hidden, "Username": username, "Error": errMsg})
 }
 
 type tokenError struct {
@@ -145,7 +230,7 @@ func (op *OP) token(w http.ResponseWriter, r *http.Request) {
 	resp, terr := op.redeem(r)
 	if terr != nil {
 		if terr.basicFailed {
-			w.Header().Set("WWW-Authenticate", `Basic realm="oidctest"`)
+			w.Header().Set("WWW-Authenticate", `Basic realm="oidcidp"`)
 		}
 		writeJSON(w, terr.status, map[string]string{"error": terr.code, "error_description": terr.desc})
 		return
