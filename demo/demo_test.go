@@ -91,6 +91,7 @@ func walk(t *testing.T, variant, redisURL string) {
 	}
 
 	// The demo's other parts.
+	w.checkConsole(out)
 	w.checkDirectApp()
 	w.checkTools()
 
@@ -563,6 +564,25 @@ func attr(n *html.Node, name string) string {
 
 // checkDirectApp: without ssogate in front, the app verifies nothing,
 // whatever headers a client sends.
+// checkConsole: the printed console URL shows the owner the state the
+// walkthrough made (the verified domain, the tested connection).
+func (w *walker) checkConsole(out string) {
+	t := w.t
+	u := w.env.Gateway + "/.ssogate/settings/identity"
+	if !strings.Contains(out, "\n  "+u+"\n") {
+		t.Fatalf("the console URL is not printed")
+	}
+	b := w.browsers[Owner]
+	if b == nil {
+		t.Fatalf("no browser of %s after the walkthrough", Owner)
+	}
+	resp, page := b.do("GET", u, nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `data-domain="`+Domain+`"`) || !strings.Contains(page, ">Verified<") ||
+		!strings.Contains(page, "✓ Tested") {
+		t.Fatalf("the console (%d) does not show the verified domain and the tested connection:\n%.3000s", resp.StatusCode, page)
+	}
+}
+
 func (w *walker) checkDirectApp() {
 	req, _ := http.NewRequest("GET", w.env.App+"/whoami", nil)
 	req.Header.Set("X-Forwarded-Email", "mallory@acme.test")

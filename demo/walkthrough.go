@@ -328,6 +328,7 @@ func Print(w io.Writer, e Env) {
 	for _, pp := range People {
 		p("  %-18s %s\n", pp.Email, strings.Join(pp.Groups, ", "))
 	}
+	p("\nEvery admin step below can also be done in the admin console, signed in as %s:\n  %s/.ssogate/settings/identity\n", Owner, e.Gateway)
 	p("\nThe admin API key of %s's parent org, for the commands below (run them in one shell):\n\n  KEY=%s\n", ParentName, e.APIKey)
 	if e.LoginURL != "" {
 		p("\n%s's one-time sign-in link from bootstrap (instead of step 1): %s\n", Owner, e.LoginURL)
