@@ -2,8 +2,11 @@ package caddymodule
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"go.uber.org/zap"
 	"io"
 	"net"
 	"net/http"
@@ -41,8 +44,60 @@ func (h *Handler) apiConnectionSetup(w http.ResponseWriter, r *http.Request, c *
 		writeJSONError(w, http.StatusBadRequest, "invalid_type", `type must be "saml" or "oidc"`)
 		return
 	}
-	id := store.NewID()
+	id, err := h.nextSetupID(r.Context(), c.ParentID)
+	if err != nil {
+		h.apiStoreError(w, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": id, "type": typ, "setup": h.setupValues(typ, id)})
+}
+
+// setupID is the k-th connection ID a parent org may pick in advance. It
+// is derived from the parent org with the gateway's key, so no other
+// tenant can create a connection under it (or squat it), and the same
+// ID comes back on every call until a connection uses it: an IdP set up
+// with its URLs stays right when the page is reloaded.
+func (h *Handler) setupID(parentID string, k int) string {
+	m := hmac.New(sha256.New, h.app.csrfKey)
+	fmt.Fprintf(m, "connection-id\x00%s\x00%d", parentID, k)
+	var b [16]byte
+	copy(b[:], m.Sum(nil))
+	return store.IDFromBytes(b)
+}
+
+// nextSetupID is the first setup ID of the parent org no connection uses.
+func (h *Handler) nextSetupID(ctx context.Context, parentID string) (string, error) {
+	list, err := h.app.store.ListConnections(ctx, parentID)
+	if err != nil {
+		return "", err
+	}
+	used := make(map[string]bool, len(list))
+	for _, c := range list {
+		used[c.ID] = true
+	}
+	for k := 0; ; k++ {
+		if id := h.setupID(parentID, k); !used[id] {
+			return id, nil
+		}
+	}
+}
+
+// setupIDSlack bounds how far past the number of connections a setup ID
+// is looked for (connections deleted after the ID was handed out).
+const setupIDSlack = 64
+
+// isSetupID tells whether id is one of the parent org's setup IDs.
+func (h *Handler) isSetupID(ctx context.Context, parentID, id string) (bool, error) {
+	list, err := h.app.store.ListConnections(ctx, parentID)
+	if err != nil {
+		return false, err
+	}
+	for k := 0; k <= len(list)+setupIDSlack; k++ {
+		if hmac.Equal([]byte(h.setupID(parentID, k)), []byte(id)) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // setupValues are what the IdP admin pastes for a connection.
@@ -68,8 +123,8 @@ func (h *Handler) setupValues(typ store.ConnectionType, id string) map[string]an
 }
 
 type connectionInput struct {
-	// ID, optional, is one from GET /connections/setup: the IdP was set up
-	// with its URLs before its metadata existed.
+	// ID, optional, is one from GET /connections/setup (for this parent
+	// org): the IdP was set up with its URLs before its metadata existed.
 	ID             string `json:"id"`
 	Type           string `json:"type"`
 	Name           string `json:"name"`
@@ -121,7 +176,11 @@ func (h *Handler) connectionFromInput(r *http.Request, c *caller, in *connection
 	}
 	id := store.NewID()
 	if in.ID != "" {
-		if !store.IsRandomID(in.ID) {
+		ok, err := h.isSetupID(ctx, c.ParentID, in.ID)
+		if err != nil {
+			return nil, 503, "unavailable", "the store is unreachable"
+		}
+		if !ok {
 			return nil, 400, "invalid_id", "id must be one answered by GET /connections/setup"
 		}
 		id = in.ID
@@ -161,7 +220,11 @@ func (h *Handler) connectionFromInput(r *http.Request, c *caller, in *connection
 			return nil, 400, "invalid_client", "client_id and client_secret are required"
 		}
 		if _, err := oidcconn.New(ctx, conn, oidcconn.Config{RedirectURL: h.redirectURI(conn.ID), HTTPClient: h.app.idpClient}); err != nil {
-			return nil, 400, "discovery_failed", "OIDC discovery failed: " + err.Error()
+			// go-oidc's error holds the answer's body: log it, do not echo
+			// what an arbitrary URL said back to the caller.
+			h.logger.Warn("OIDC discovery failed", zap.String("issuer", in.Issuer), zap.Error(err))
+			return nil, 400, "discovery_failed", "OIDC discovery failed for " + in.Issuer +
+				": check the issuer URL (its /.well-known/openid-configuration must answer, with this issuer); the cause is in the gateway's log"
 		}
 	default:
 		return nil, 400, "invalid_type", `type must be "saml" or "oidc"`

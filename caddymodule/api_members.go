@@ -36,6 +36,10 @@ func (h *Handler) memberOrg(w http.ResponseWriter, r *http.Request, c *caller) (
 		return nil, "", false
 	}
 	role := c.roleIn(o)
+	if c.Owner && !policy.CanAdminister(role) {
+		// Owners of the parent org manage the members of all its orgs.
+		role = store.RoleOwner
+	}
 	if role != store.RoleAdmin && !policy.CanAdminister(role) {
 		writeJSONError(w, http.StatusForbidden, "forbidden", "only owners and admins of "+o.Slug+" manage its members")
 		return nil, "", false

@@ -78,7 +78,15 @@ func (h *Handler) consoleEnter(w http.ResponseWriter, r *http.Request) (*console
 	switch status {
 	case http.StatusOK, http.StatusForbidden:
 	case http.StatusUnauthorized:
-		h.unauthenticated(w, r, r.URL.RequestURI(), false)
+		back := r.URL.RequestURI()
+		if r.Method != http.MethodGet {
+			// A form sent after the session ended: sign in, then back to
+			// the console (the form is not replayed).
+			back = h.BasePath + consolePath
+			http.Redirect(w, r, h.BasePath+"/login?return_to="+url.QueryEscape(back), http.StatusSeeOther)
+			return nil, false
+		}
+		h.unauthenticated(w, r, back, false)
 		return nil, false
 	default:
 		_ = h.unavailable(w, r)
@@ -98,7 +106,7 @@ func (h *Handler) consoleEnter(w http.ResponseWriter, r *http.Request) (*console
 		return nil, false
 	}
 	cr := &consoleReq{h: h, w: w, r: r, e: e, c: c, page: &ui.ConsolePage{
-		BasePath: h.BasePath, ConsoleURL: h.BasePath + consolePath,
+		Origin: h.origin, BasePath: h.BasePath, ConsoleURL: h.BasePath + consolePath,
 		Email: e.Identity.Email, Owner: c.Owner, CSRF: h.csrfToken(e.StoreID),
 		Errors: map[string]string{}, Form: map[string]string{}, Data: map[string]any{},
 	}}
@@ -137,9 +145,6 @@ func (cr *consoleReq) render(s consoleSection, status int) {
 	}
 	if s.PerOrg {
 		cr.pickOrg()
-		if p.Org == "" {
-			status = max(status, http.StatusOK)
-		}
 	}
 	s.load(cr)
 	if err := ui.RenderConsole(cr.w, status, p); err != nil {
@@ -201,7 +206,7 @@ func (cr *consoleReq) api(method, path string, body any) (int, map[string]any) {
 	}
 	req.RemoteAddr = cr.r.RemoteAddr
 	req.Host = cr.r.Host
-	req.Header.Set("Cookie", cr.r.Header.Get("Cookie"))
+	req.Header.Set("Cookie", strings.Join(cr.r.Header.Values("Cookie"), "; "))
 	req.Header.Set(csrfHeader, cr.page.CSRF)
 	req.Header.Set("User-Agent", cr.r.UserAgent())
 	if body != nil {
@@ -227,7 +232,7 @@ func (cr *consoleReq) api(method, path string, body any) (int, map[string]any) {
 // is shown on the page.
 func (cr *consoleReq) load(name, path string) map[string]any {
 	status, out := cr.api(http.MethodGet, path, nil)
-	if status >= 400 {
+	if status < 200 || status > 299 {
 		cr.page.Errors["page"] = apiErrorMessage(out)
 		return nil
 	}
@@ -302,8 +307,8 @@ func (h *Handler) serveConsoleAction(w http.ResponseWriter, r *http.Request) {
 	}
 	method, path, body := act.call(form)
 	status, out := cr.api(method, path, body)
-	if status >= 400 {
-		cr.refuse(section, act.form, apiErrorMessage(out), status)
+	if status < 200 || status > 299 {
+		cr.refuse(section, act.form, apiErrorMessage(out), max(status, http.StatusBadRequest))
 		return
 	}
 	if act.done != nil {
@@ -368,7 +373,7 @@ func (h *Handler) serveConsoleCSV(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.RemoteAddr, req.Host = r.RemoteAddr, r.Host
-	req.Header.Set("Cookie", r.Header.Get("Cookie"))
+	req.Header.Set("Cookie", strings.Join(r.Header.Values("Cookie"), "; "))
 	req.Header.Set(csrfHeader, cr.page.CSRF)
 	h.routes.ServeHTTP(w, req)
 }
@@ -399,6 +404,13 @@ func (h *Handler) consoleTestConnection(cr *consoleReq) {
 		cr.refuse(first, "connections", "No such connection.", http.StatusNotFound)
 		return
 	}
+	// A test sign-in is a sign-in start: the same per-email limit holds.
+	key, back := h.browserKey(cr.w, cr.r), h.BasePath+consolePath+"?done=connection-test"
+	lp := &loginPage{ReturnTo: back, Email: cr.e.Identity.Email, CSRF: h.formToken(key, "login")}
+	if !h.allowLoginStart(cr.w, cr.r, lp, "login-email:"+cr.e.Identity.Email, loginStartsPerEmail,
+		"Too many sign-in attempts for this email. Wait a minute, then try again.") {
+		return
+	}
 	h.app.audit(cr.r, &store.AuditEvent{ParentID: cr.c.ParentID, Actor: cr.c.Actor, Action: "connection.test", Target: conn.ID, Outcome: "started"})
-	h.startSSO(cr.w, cr.r, conn, cr.e.Identity.Email, h.BasePath+consolePath+"?done=connection-test", h.browserKey(cr.w, cr.r))
+	h.startSSO(cr.w, cr.r, conn, cr.e.Identity.Email, back, key)
 }

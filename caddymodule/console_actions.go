@@ -34,6 +34,8 @@ func needs(fields ...string) func(url.Values) string {
 	}
 }
 
+// pathArg is a form value as one path segment. ("." and ".." make the
+// router redirect; the console takes anything but a 2xx as a refusal.)
 func pathArg(f url.Values, k string) string { return url.PathEscape(formValue(f, k)) }
 
 // consoleActions are the console's forms by name (the URL is
@@ -171,13 +173,10 @@ func loadDomainsSSO(cr *consoleReq) {
 	cr.load("connections", "/connections")
 	cr.load("sso", "/sso")
 	cr.load("orgs", "/orgs")
-	// The "Add SSO" forms carry a fresh connection id, so the values to
-	// paste into the IdP are known before its metadata exists.
+	// The "Add SSO" forms carry the parent org's next connection id, so
+	// the values to paste into the IdP are known before its metadata
+	// exists (and stay the same when the page is reloaded).
 	for _, typ := range []string{"saml", "oidc"} {
-		if id := cr.page.Form["id"]; id != "" && cr.page.Form["type"] == typ && store.IsRandomID(id) {
-			cr.page.Data["setup_"+typ] = map[string]any{"id": id, "setup": cr.h.setupValues(store.ConnectionType(typ), id)}
-			continue
-		}
 		cr.load("setup_"+typ, "/connections/setup?type="+typ)
 	}
 }

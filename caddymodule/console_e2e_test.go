@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ssogate/ssogate/internal/gatewaytest"
+	"github.com/ssogate/ssogate/internal/samltest"
 )
 
 // consoleClient is a browser without JavaScript: a session cookie, and the
@@ -95,6 +96,17 @@ func TestConsoleAccess(t *testing.T) {
 	}
 	// The owner: every section, with the security headers.
 	o := &consoleClient{t: t, g: g, cookie: owner.Cookie}
+	// Owners of the parent org manage the members of all its orgs, even
+	// those they are not a member of.
+	if code, body, _ := o.get("/members?org=acme-admins"); code != 200 || !strings.Contains(body, `data-member="admin@acme.test"`) {
+		t.Fatalf("owner on another org's members: %d %.300s", code, body)
+	}
+	// A form sent after the session ended: sign in, then back here.
+	gone := &consoleClient{t: t, g: g, cookie: "expired-or-forged"}
+	if code, _, hdr := gone.post("domain-add", url.Values{"csrf": {"x"}, "domain": {"acme.test"}}); code != http.StatusSeeOther ||
+		hdr.Get("Location") != "/.ssogate/login?return_to=%2F.ssogate%2Fsettings%2Fidentity" {
+		t.Fatalf("form without a session: %d %q", code, hdr.Get("Location"))
+	}
 	for _, s := range []struct{ path, want string }{
 		{"", "Add Domain"}, {"", "Add SSO"}, {"/members", "Add Member"}, {"/scim", "SCIM base URL"},
 		{"/group-mappings", "Groups to create"}, {"/domain-memberships", "View Domain Memberships"},
@@ -104,9 +116,15 @@ func TestConsoleAccess(t *testing.T) {
 		if code != 200 || !strings.Contains(body, s.want) {
 			t.Errorf("owner %q: %d, no %q in %.300s", s.path, code, s.want, body)
 		}
-		if csp := hdr.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "script-src 'self'") ||
+		csp := hdr.Get("Content-Security-Policy")
+		if !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "frame-ancestors 'none'") ||
+			!strings.Contains(csp, "script-src "+g.URL+"/.ssogate/settings/identity/console.js;") ||
 			hdr.Get("X-Frame-Options") != "DENY" || hdr.Get("Cache-Control") != "no-store" {
 			t.Errorf("owner %q: headers %v", s.path, hdr)
+		}
+		// Only the first page's Test sign-in form leads to an IdP.
+		if strings.Contains(csp, "form-action 'self'") != (s.path != "") {
+			t.Errorf("owner %q: form-action in %q", s.path, csp)
 		}
 		if !strings.Contains(body, `<meta name="ssogate-csrf" content="`+o.csrf+`">`) {
 			t.Errorf("owner %q: no CSRF meta tag for scripts", s.path)
@@ -235,5 +253,50 @@ func TestConsoleForms(t *testing.T) {
 	_, body, _ = o.get("/audit?action=member.")
 	if !strings.Contains(body, "bob@acme.test") || strings.Contains(body, "domain.add") {
 		t.Fatalf("audit page: %.3000s", body)
+	}
+}
+
+// TestConnectionSetupIDs: the connection ID handed out before the IdP's
+// metadata exists is the same until used, and only its parent org can
+// create a connection under it.
+func TestConnectionSetupIDs(t *testing.T) {
+	t.Parallel()
+	idp := samltest.Start(t, samltest.Options{})
+	up := upstream(t)
+	g := gatewaytest.Start(t, gatewaytest.Global("ssogate {\n\t\tallow_private_idps\n\t}")+siteBlock(up.URL), gatewaytest.Options{})
+	acme := apiClient{t, g.URL, signIn(t, g, "owner@acme.test", "acme", "owner", true).APIKey}
+	rival := apiClient{t, g.URL, signIn(t, g, "owner@rival.test", "rival", "owner", true).APIKey}
+	setupID := func(c apiClient) string {
+		code, out := c.do("GET", "/connections/setup?type=saml", "", "")
+		if code != 200 {
+			t.Fatalf("setup: %d %v", code, out)
+		}
+		return out["id"].(string)
+	}
+	create := func(c apiClient, id string) (int, map[string]any) {
+		return c.do("POST", "/connections", "application/json", `{"id":"`+id+`","type":"saml","name":"IdP","metadata_url":"`+idp.MetadataURL()+`"}`)
+	}
+	id := setupID(acme)
+	if again := setupID(acme); again != id {
+		t.Fatalf("the setup id changed between calls: %s, %s", id, again)
+	}
+	if other := setupID(rival); other == id {
+		t.Fatal("two parent orgs got the same setup id")
+	}
+	if code, out := create(rival, id); code != 400 || errCode(out) != "invalid_id" {
+		t.Fatalf("another tenant used acme's setup id: %d %v", code, out)
+	}
+	if code, out := create(acme, "00000000000000000000000000"); code != 400 || errCode(out) != "invalid_id" {
+		t.Fatalf("a made-up id: %d %v", code, out)
+	}
+	code, conn := create(acme, id)
+	if code != 201 || conn["id"] != id || !strings.Contains(conn["setup"].(map[string]any)["acs_url"].(string), "/saml/"+id+"/acs") {
+		t.Fatalf("create with the setup id: %d %v", code, conn)
+	}
+	if code, out := create(acme, id); code != 409 || errCode(out) != "id_taken" {
+		t.Fatalf("the same id twice: %d %v", code, out)
+	}
+	if next := setupID(acme); next == id {
+		t.Fatal("the used setup id is handed out again")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"syscall"
 	"time"
 )
@@ -27,9 +28,7 @@ func newIdPClient(allowPrivate bool) *http.Client {
 		if err != nil {
 			return err
 		}
-		ip := net.ParseIP(host)
-		if ip == nil || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-			ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast() {
+		if !publicAddress(host) {
 			return fmt.Errorf("%s: %w", address, errPrivateIdP)
 		}
 		return nil
@@ -49,4 +48,36 @@ func newIdPClient(allowPrivate bool) *http.Client {
 			}
 			return nil
 		}}
+}
+
+// nonPublic are special-purpose ranges (IANA) that the net.IP predicates
+// do not cover: carrier-grade NAT (also used by overlay networks), IPv4
+// "this network", IETF protocol assignments, benchmarking, reserved,
+// NAT64 and 6to4 (which embed IPv4 addresses), and Teredo.
+var nonPublic = func() []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range []string{"0.0.0.0/8", "100.64.0.0/10", "192.0.0.0/24", "198.18.0.0/15", "240.0.0.0/4",
+		"64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "2001::/32", "100::/64"} {
+		out = append(out, netip.MustParsePrefix(p))
+	}
+	return out
+}()
+
+// publicAddress tells whether an IdP may be dialled at host (an IP).
+func publicAddress(host string) bool {
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	addr = addr.Unmap()
+	if addr.IsLoopback() || addr.IsPrivate() || addr.IsLinkLocalUnicast() || addr.IsLinkLocalMulticast() ||
+		addr.IsUnspecified() || addr.IsMulticast() || addr.IsInterfaceLocalMulticast() {
+		return false
+	}
+	for _, p := range nonPublic {
+		if p.Contains(addr) {
+			return false
+		}
+	}
+	return true
 }

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -16,6 +17,8 @@ import (
 // metadata URL fetch it again (IdPs rotate signing keys and publish
 // metadata with a validUntil).
 const defaultMetadataRefresh = 12 * time.Hour
+
+var errConnectionChanged = errors.New("the connection changed during the refresh")
 
 // metadataLoop refreshes IdP metadata of SAML connections that have a
 // metadata URL, every interval, until ctx ends.
@@ -90,10 +93,19 @@ func (a *App) refreshMetadata(ctx context.Context, c *store.Connection) error {
 	if err := samlconn.CheckRefresh([]byte(c.IDPMetadataXML), raw, a.store.Now()); err != nil {
 		return fmt.Errorf("new metadata refused: %w", err)
 	}
-	if _, err := a.store.UpdateConnection(ctx, c.ID, func(x *store.Connection) error {
+	_, err = a.store.UpdateConnection(ctx, c.ID, func(x *store.Connection) error {
+		// Only the connection this round read: not one changed, or deleted
+		// and made again, while the document was being fetched.
+		if x.ParentID != c.ParentID || x.IDPMetadataURL != c.IDPMetadataURL || x.IDPMetadataXML != c.IDPMetadataXML || !x.CreatedAt.Equal(c.CreatedAt) {
+			return errConnectionChanged
+		}
 		x.IDPMetadataXML = string(raw)
 		return nil
-	}); err != nil {
+	})
+	if errors.Is(err, errConnectionChanged) || errors.Is(err, store.ErrNotFound) {
+		return nil // the next round looks again
+	}
+	if err != nil {
 		return fmt.Errorf("storing new metadata: %w", err)
 	}
 	a.metrics.metadataRefresh.WithLabelValues("updated").Inc()

@@ -47,12 +47,9 @@ func NewID() string {
 	return idEncoding.EncodeToString(b[:])
 }
 
-// IsRandomID tells whether s has the form of an ID made by NewID (a client
-// may pick one in advance, e.g. a connection ID for the IdP's setup).
-func IsRandomID(s string) bool {
-	b, err := idEncoding.DecodeString(s)
-	return err == nil && len(b) == 16 && idEncoding.EncodeToString(b) == s
-}
+// IDFromBytes encodes 16 bytes as an ID of the form NewID makes (for IDs
+// derived from a key, such as connection IDs handed out before creation).
+func IDFromBytes(b [16]byte) string { return idEncoding.EncodeToString(b[:]) }
 
 // newSortableID returns an ID that sorts by time t, then randomly.
 func newSortableID(t time.Time) string {

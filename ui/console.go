@@ -17,6 +17,7 @@ import (
 type ConsolePage struct {
 	Title      string
 	Section    string // the section's path under the console ("" = first)
+	Origin     string // the site's origin (scheme://host[:port])
 	BasePath   string
 	ConsoleURL string
 	Email      string // who is signed in
@@ -138,15 +139,22 @@ var consoleFuncs = template.FuncMap{
 var consolePages = template.Must(template.New("").Funcs(consoleFuncs).ParseFS(consoleFS, "console/*.html"))
 
 // RenderConsole writes a console page. Console pages may run the
-// console's own script (copy buttons); nothing else. Their Test sign-in
-// form is answered with a redirect to the IdP (see cspIdPForms).
+// console's own script (copy buttons); nothing else.
 func RenderConsole(w http.ResponseWriter, status int, p *ConsolePage) error {
 	var buf bytes.Buffer
 	if err := consolePages.ExecuteTemplate(&buf, "console.html", p); err != nil {
 		return fmt.Errorf("ui: rendering console %q: %w", p.Section, err)
 	}
 	SecurityHeaders(w.Header())
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; "+strings.TrimPrefix(cspIdPForms, "default-src 'none'; "))
+	// Only the console's own script may run (not any script of the app
+	// behind the gateway on the same origin). Only the first page has a
+	// form answered with a redirect to an IdP (Test sign-in).
+	script := "script-src " + p.Origin + p.ConsoleURL + "/console.js; "
+	csp := strings.Replace(SecurityPolicy, "default-src 'none'; ", "default-src 'none'; "+script, 1)
+	if p.Section == "" {
+		csp = strings.Replace(cspIdPForms, "default-src 'none'; ", "default-src 'none'; "+script, 1)
+	}
+	w.Header().Set("Content-Security-Policy", csp)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	_, err := w.Write(buf.Bytes())

@@ -44,6 +44,9 @@ func Render(w http.ResponseWriter, status int, name string, p Page) error {
 	return err
 }
 
+// SecurityPolicy is the Content-Security-Policy of ssogate's pages.
+const SecurityPolicy = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
 // cspIdPForms is the policy of pages whose forms may be answered with a
 // redirect to an identity provider (the sign-in page; the console's Test
 // sign-in): browsers apply form-action to every redirect after a form
@@ -53,7 +56,7 @@ const cspIdPForms = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-s
 
 // SecurityHeaders sets the headers every ssogate page carries.
 func SecurityHeaders(h http.Header) {
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", SecurityPolicy)
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
