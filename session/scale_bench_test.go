@@ -7,22 +7,20 @@ package session
 // The sessions are real: users, memberships and sessions are created with
 // the public Store methods and Manager.Issue, and the cache is filled by
 // Manager.Validate (the real load and put). Only the store under them is
-// scaleMemBackend, an in-memory backend, because creating 100k sessions on
+// storetest.MemBackend, an in-memory backend, because creating 100k sessions on
 // bolt is 100k fsync'd transactions. The measured path, a cached Validate,
 // never reaches the store.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	mrand "math/rand/v2"
 	"runtime"
-	"sort"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ssogate/ssogate/store"
+	"github.com/ssogate/ssogate/store/storetest"
 )
 
 // newScaleFixture returns a started Manager on an in-memory store holding n
@@ -31,7 +29,7 @@ import (
 func newScaleFixture(tb testing.TB, n int, cfg Config) (*Manager, []string) {
 	tb.Helper()
 	ctx := context.Background()
-	st := store.New(newScaleMemBackend())
+	st := store.New(storetest.NewMemBackend())
 	kr, err := NewKeyRing(ctx, st, 0)
 	if err != nil {
 		tb.Fatal(err)
@@ -155,180 +153,4 @@ func TestCachedSessionMemory(t *testing.T) {
 	if perSession >= bound {
 		t.Errorf("a cached session takes %.0f bytes, want < %d", perSession, bound)
 	}
-}
-
-// scaleMemBackend is an in-memory store.Backend that exists to create many
-// real sessions quickly (no fsync, no round trips). Transactions are
-// serialised by one mutex; TTLs are not enforced (tests end long before);
-// Publish delivers to this backend's own subscribers. It is not a model
-// of either real backend.
-type scaleMemBackend struct {
-	mu   sync.Mutex
-	kv   map[string][]byte
-	idx  map[string]map[string]struct{}
-	subs map[string][]func(string)
-}
-
-var _ store.Backend = (*scaleMemBackend)(nil)
-
-func newScaleMemBackend() *scaleMemBackend {
-	return &scaleMemBackend{kv: map[string][]byte{}, idx: map[string]map[string]struct{}{},
-		subs: map[string][]func(string){}}
-}
-
-func (b *scaleMemBackend) Get(_ context.Context, key string) ([]byte, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return (&scaleMemTxn{b: b}).Get(key)
-}
-
-func (b *scaleMemBackend) Update(_ context.Context, fn func(tx store.Txn) error) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	t := &scaleMemTxn{b: b}
-	if err := fn(t); err != nil {
-		return err
-	}
-	for _, o := range t.ops {
-		switch o.kind {
-		case scalePut:
-			b.kv[o.key] = o.val
-		case scaleDelete:
-			delete(b.kv, o.key)
-		case scaleIndexAdd:
-			if b.idx[o.key] == nil {
-				b.idx[o.key] = map[string]struct{}{}
-			}
-			b.idx[o.key][o.member] = struct{}{}
-		case scaleIndexRemove:
-			delete(b.idx[o.key], o.member)
-		}
-	}
-	return nil
-}
-
-func (b *scaleMemBackend) View(_ context.Context, fn func(tx store.Reader) error) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return fn(&scaleMemTxn{b: b})
-}
-
-func (b *scaleMemBackend) Publish(_ context.Context, channel, msg string) error {
-	b.mu.Lock()
-	subs := b.subs[channel]
-	b.mu.Unlock()
-	for _, fn := range subs {
-		fn(msg)
-	}
-	return nil
-}
-
-func (b *scaleMemBackend) Subscribe(_ context.Context, channel string, onMessage func(string), _ func()) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.subs[channel] = append(b.subs[channel], onMessage)
-	return nil
-}
-
-func (b *scaleMemBackend) Ping(context.Context) error                             { return nil }
-func (b *scaleMemBackend) GarbageCollect(context.Context, time.Time) (int, error) { return 0, nil }
-func (b *scaleMemBackend) Name() string                                           { return "memory" }
-func (b *scaleMemBackend) Close() error                                           { return nil }
-
-type scaleOpKind uint8
-
-const (
-	scalePut scaleOpKind = iota
-	scaleDelete
-	scaleIndexAdd
-	scaleIndexRemove
-)
-
-type scaleOp struct {
-	kind   scaleOpKind
-	key    string // the key, or the index name
-	member string
-	val    []byte
-}
-
-// scaleMemTxn buffers writes until Update applies them; reads see them.
-type scaleMemTxn struct {
-	b   *scaleMemBackend
-	ops []scaleOp
-}
-
-func (t *scaleMemTxn) Get(key string) ([]byte, error) {
-	for i := len(t.ops) - 1; i >= 0; i-- {
-		if o := &t.ops[i]; o.key == key {
-			switch o.kind {
-			case scalePut:
-				return bytes.Clone(o.val), nil
-			case scaleDelete:
-				return nil, store.ErrNotFound
-			}
-		}
-	}
-	v, ok := t.b.kv[key]
-	if !ok {
-		return nil, store.ErrNotFound
-	}
-	return bytes.Clone(v), nil
-}
-
-func (t *scaleMemTxn) IndexHas(index, member string) (bool, error) {
-	for i := len(t.ops) - 1; i >= 0; i-- {
-		if o := &t.ops[i]; o.key == index && o.member == member {
-			switch o.kind {
-			case scaleIndexAdd:
-				return true, nil
-			case scaleIndexRemove:
-				return false, nil
-			}
-		}
-	}
-	_, ok := t.b.idx[index][member]
-	return ok, nil
-}
-
-func (t *scaleMemTxn) IndexRange(index, after string, limit int) ([]string, error) {
-	set := map[string]bool{}
-	for m := range t.b.idx[index] {
-		set[m] = true
-	}
-	for _, o := range t.ops {
-		if o.key == index && (o.kind == scaleIndexAdd || o.kind == scaleIndexRemove) {
-			set[o.member] = o.kind == scaleIndexAdd
-		}
-	}
-	var out []string
-	for m, in := range set {
-		if in && m > after {
-			out = append(out, m)
-		}
-	}
-	sort.Strings(out)
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
-	}
-	return out, nil
-}
-
-func (t *scaleMemTxn) Put(key string, value []byte, _ time.Duration) error {
-	t.ops = append(t.ops, scaleOp{kind: scalePut, key: key, val: bytes.Clone(value)})
-	return nil
-}
-
-func (t *scaleMemTxn) Delete(key string) error {
-	t.ops = append(t.ops, scaleOp{kind: scaleDelete, key: key})
-	return nil
-}
-
-func (t *scaleMemTxn) IndexAdd(index, member string) error {
-	t.ops = append(t.ops, scaleOp{kind: scaleIndexAdd, key: index, member: member})
-	return nil
-}
-
-func (t *scaleMemTxn) IndexRemove(index, member string) error {
-	t.ops = append(t.ops, scaleOp{kind: scaleIndexRemove, key: index, member: member})
-	return nil
 }

@@ -13,7 +13,7 @@ package storetest_test
 //
 // Filling 100k records through the public Create methods would be 100k
 // fsync'd bolt transactions (minutes). Instead the public methods run
-// against memBackend, an in-memory backend that records every committed
+// against storetest.MemBackend, an in-memory backend that records every committed
 // write, and the recorded writes are replayed onto the real backend in a
 // few large Backend.Update transactions. The stored keys and bytes are
 // therefore exactly what CreateUser, AddDomainClaim and CreateSession
@@ -21,7 +21,6 @@ package storetest_test
 // every fill reads a record back through the public API to prove it.
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -30,8 +29,6 @@ import (
 	mrand "math/rand/v2"
 	"path/filepath"
 	"slices"
-	"sort"
-	"sync"
 	"testing"
 	"time"
 
@@ -39,6 +36,7 @@ import (
 	"github.com/ssogate/ssogate/store"
 	"github.com/ssogate/ssogate/store/bolt"
 	"github.com/ssogate/ssogate/store/redis"
+	"github.com/ssogate/ssogate/store/storetest"
 )
 
 // replayChunk is how many recorded writes go into one Update when a fill
@@ -59,8 +57,8 @@ const (
 
 // dataset is a recorded fill: the writes, and the lookup keys that hit.
 type dataset struct {
-	ops      []memOp
-	emails   []string // user emails, index i -> userIDs[i]
+	mem      *storetest.MemBackend // the recorded writes
+	emails   []string              // user emails, index i -> userIDs[i]
 	userIDs  []string
 	domains  []string // verified domains, index i -> owners[i]
 	owners   []string
@@ -73,7 +71,7 @@ type dataset struct {
 func record(tb testing.TB, n int, what int) *dataset {
 	tb.Helper()
 	ctx := context.Background()
-	mem := newMemBackend()
+	mem := storetest.NewMemBackend()
 	st := store.New(mem)
 	ds := &dataset{}
 	if what&withUsers != 0 {
@@ -132,7 +130,7 @@ func record(tb testing.TB, n int, what int) *dataset {
 			ds.sessUser = append(ds.sessUser, s.UserID)
 		}
 	}
-	ds.ops = mem.log
+	ds.mem = mem
 	return ds
 }
 
@@ -150,8 +148,8 @@ func fill(tb testing.TB, b store.Backend, ds *dataset) *store.Store {
 	tb.Helper()
 	ctx := context.Background()
 	start := time.Now()
-	if err := replay(ctx, b, ds.ops); err != nil {
-		tb.Fatalf("replaying %d writes onto %s: %v", len(ds.ops), b.Name(), err)
+	if err := ds.mem.Replay(ctx, b, replayChunk); err != nil {
+		tb.Fatalf("replaying %d writes onto %s: %v", ds.mem.Writes(), b.Name(), err)
 	}
 	st := store.New(b)
 	if k := len(ds.emails); k > 0 {
@@ -179,38 +177,8 @@ func fill(tb testing.TB, b store.Backend, ds *dataset) *store.Store {
 			tb.Fatalf("bulk-written session reads back as %+v, %v", s, err)
 		}
 	}
-	tb.Logf("%s: replayed %d writes in %v", b.Name(), len(ds.ops), time.Since(start).Round(time.Millisecond))
+	tb.Logf("%s: replayed %d writes in %v", b.Name(), ds.mem.Writes(), time.Since(start).Round(time.Millisecond))
 	return st
-}
-
-func replay(ctx context.Context, b store.Backend, ops []memOp) error {
-	for len(ops) > 0 {
-		batch := ops[:min(replayChunk, len(ops))]
-		ops = ops[len(batch):]
-		err := b.Update(ctx, func(tx store.Txn) error {
-			for _, o := range batch {
-				var err error
-				switch o.kind {
-				case memPut:
-					err = tx.Put(o.key, o.val, o.ttl)
-				case memDelete:
-					err = tx.Delete(o.key)
-				case memIndexAdd:
-					err = tx.IndexAdd(o.key, o.member)
-				case memIndexRemove:
-					err = tx.IndexRemove(o.key, o.member)
-				}
-				if err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func openBolt(tb testing.TB) store.Backend {
@@ -445,168 +413,4 @@ func median(d []time.Duration) time.Duration {
 	s := slices.Clone(d)
 	slices.Sort(s)
 	return s[len(s)/2]
-}
-
-// memBackend is an in-memory store.Backend whose only job is to run the
-// public Store methods quickly (no fsync, no round trips) and record every
-// committed write in order, for replay onto a real backend. Transactions
-// are serialised by one mutex; TTLs are recorded but not enforced; it has
-// no pub/sub. It is not a model of either real backend.
-type memBackend struct {
-	mu  sync.Mutex
-	kv  map[string][]byte
-	idx map[string]map[string]struct{}
-	log []memOp
-}
-
-type memOpKind uint8
-
-const (
-	memPut memOpKind = iota
-	memDelete
-	memIndexAdd
-	memIndexRemove
-)
-
-type memOp struct {
-	kind   memOpKind
-	key    string // the key, or the index name
-	member string
-	val    []byte
-	ttl    time.Duration
-}
-
-var _ store.Backend = (*memBackend)(nil)
-
-func newMemBackend() *memBackend {
-	return &memBackend{kv: map[string][]byte{}, idx: map[string]map[string]struct{}{}}
-}
-
-func (b *memBackend) Get(_ context.Context, key string) ([]byte, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return (&memTxn{b: b}).Get(key)
-}
-
-func (b *memBackend) Update(_ context.Context, fn func(tx store.Txn) error) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	t := &memTxn{b: b}
-	if err := fn(t); err != nil {
-		return err
-	}
-	for _, o := range t.ops {
-		switch o.kind {
-		case memPut:
-			b.kv[o.key] = o.val
-		case memDelete:
-			delete(b.kv, o.key)
-		case memIndexAdd:
-			if b.idx[o.key] == nil {
-				b.idx[o.key] = map[string]struct{}{}
-			}
-			b.idx[o.key][o.member] = struct{}{}
-		case memIndexRemove:
-			delete(b.idx[o.key], o.member)
-		}
-	}
-	b.log = append(b.log, t.ops...)
-	return nil
-}
-
-func (b *memBackend) View(_ context.Context, fn func(tx store.Reader) error) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return fn(&memTxn{b: b})
-}
-
-func (b *memBackend) Publish(context.Context, string, string) error { return nil }
-func (b *memBackend) Subscribe(context.Context, string, func(string), func()) error {
-	return nil
-}
-func (b *memBackend) Ping(context.Context) error                             { return nil }
-func (b *memBackend) GarbageCollect(context.Context, time.Time) (int, error) { return 0, nil }
-func (b *memBackend) Name() string                                           { return "memory" }
-func (b *memBackend) Close() error                                           { return nil }
-
-// memTxn buffers writes until Update commits them; reads see them.
-type memTxn struct {
-	b   *memBackend
-	ops []memOp
-}
-
-func (t *memTxn) Get(key string) ([]byte, error) {
-	for i := len(t.ops) - 1; i >= 0; i-- {
-		if o := &t.ops[i]; o.key == key {
-			switch o.kind {
-			case memPut:
-				return bytes.Clone(o.val), nil
-			case memDelete:
-				return nil, store.ErrNotFound
-			}
-		}
-	}
-	v, ok := t.b.kv[key]
-	if !ok {
-		return nil, store.ErrNotFound
-	}
-	return bytes.Clone(v), nil
-}
-
-func (t *memTxn) IndexHas(index, member string) (bool, error) {
-	for i := len(t.ops) - 1; i >= 0; i-- {
-		if o := &t.ops[i]; o.key == index && o.member == member {
-			switch o.kind {
-			case memIndexAdd:
-				return true, nil
-			case memIndexRemove:
-				return false, nil
-			}
-		}
-	}
-	_, ok := t.b.idx[index][member]
-	return ok, nil
-}
-
-func (t *memTxn) IndexRange(index, after string, limit int) ([]string, error) {
-	set := map[string]bool{}
-	for m := range t.b.idx[index] {
-		set[m] = true
-	}
-	for _, o := range t.ops {
-		if o.key == index && (o.kind == memIndexAdd || o.kind == memIndexRemove) {
-			set[o.member] = o.kind == memIndexAdd
-		}
-	}
-	var out []string
-	for m, in := range set {
-		if in && m > after {
-			out = append(out, m)
-		}
-	}
-	sort.Strings(out)
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
-	}
-	return out, nil
-}
-
-func (t *memTxn) Put(key string, value []byte, ttl time.Duration) error {
-	t.ops = append(t.ops, memOp{kind: memPut, key: key, val: bytes.Clone(value), ttl: ttl})
-	return nil
-}
-
-func (t *memTxn) Delete(key string) error {
-	t.ops = append(t.ops, memOp{kind: memDelete, key: key})
-	return nil
-}
-
-func (t *memTxn) IndexAdd(index, member string) error {
-	t.ops = append(t.ops, memOp{kind: memIndexAdd, key: index, member: member})
-	return nil
-}
-
-func (t *memTxn) IndexRemove(index, member string) error {
-	t.ops = append(t.ops, memOp{kind: memIndexRemove, key: index, member: member})
-	return nil
 }
