@@ -395,13 +395,7 @@ func (a *App) adminRevokeSessions(w http.ResponseWriter, r *http.Request) (any, 
 			Outcome: "success", Details: map[string]string{"sessions_ended": strconv.Itoa(n)}})
 		return SessionRevokeResult{ParentID: p.ID, Revoked: n}, nil
 	}
-	var u *store.User
-	var err error
-	if strings.Contains(in.User, "@") {
-		u, err = a.store.GetUserByEmail(ctx, strings.ToLower(in.User))
-	} else {
-		u, err = a.store.GetUser(ctx, in.User)
-	}
+	u, err := a.store.GetUserByRef(ctx, in.User)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, notFound("--user: no user with email or ID %q", in.User)
 	}

@@ -202,13 +202,7 @@ func (h *Handler) csrfToken(storeID string) string {
 // probing).
 func (h *Handler) userInParent(r *http.Request, c *caller, ref string) (*store.User, error) {
 	ctx := r.Context()
-	var u *store.User
-	var err error
-	if strings.Contains(ref, "@") {
-		u, err = h.app.store.GetUserByEmail(ctx, ref)
-	} else {
-		u, err = h.app.store.GetUser(ctx, ref)
-	}
+	u, err := h.app.store.GetUserByRef(ctx, ref)
 	if err != nil {
 		return nil, err
 	}

@@ -149,14 +149,7 @@ func (h *Handler) apiInviteMember(w http.ResponseWriter, r *http.Request, c *cal
 
 // memberTarget finds the member {user} (ID or email) of the org.
 func (h *Handler) memberTarget(w http.ResponseWriter, r *http.Request, o *store.Org) (*store.User, *store.Membership, bool) {
-	ref := r.PathValue("user")
-	var u *store.User
-	var err error
-	if strings.Contains(ref, "@") {
-		u, err = h.app.store.GetUserByEmail(r.Context(), ref)
-	} else {
-		u, err = h.app.store.GetUser(r.Context(), ref)
-	}
+	u, err := h.app.store.GetUserByRef(r.Context(), r.PathValue("user"))
 	var m *store.Membership
 	if err == nil {
 		m, err = h.app.store.GetMembership(r.Context(), o.ID, u.ID)

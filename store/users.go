@@ -75,6 +75,14 @@ func (s *Store) GetUser(ctx context.Context, id string) (*User, error) {
 	return &u, nil
 }
 
+// GetUserByRef finds a user by email (a reference containing "@") or by ID.
+func (s *Store) GetUserByRef(ctx context.Context, ref string) (*User, error) {
+	if strings.Contains(ref, "@") {
+		return s.GetUserByEmail(ctx, ref)
+	}
+	return s.GetUser(ctx, ref)
+}
+
 // GetUserByEmail finds a user by email (case-insensitive).
 func (s *Store) GetUserByEmail(ctx context.Context, email string) (*User, error) {
 	var u User
