@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -316,7 +315,7 @@ func TestConnectionWithExpiredMetadataRefused(t *testing.T) {
 	api := apiClient{t, g.URL, signIn(t, g, "owner@acme.com", "acme", "owner", true).APIKey}
 	md := string(idp.MetadataXML())
 	past := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
-	expired := withValidUntil(t, idp, past)
+	expired := idp.MetadataXMLValidUntil(t, past)
 	in, _ := json.Marshal(map[string]string{"type": "saml", "name": "Old Okta", "metadata_xml": expired})
 	code, body := api.do("POST", "/connections", "application/json", string(in))
 	msg, _ := body["error"].(map[string]any)["message"].(string)
@@ -334,17 +333,6 @@ func TestConnectionWithExpiredMetadataRefused(t *testing.T) {
 	if code, body := api.do("POST", "/connections", "application/json", string(in)); code != 201 {
 		t.Fatalf("fresh metadata: %d %v", code, body)
 	}
-}
-
-// withValidUntil is the IdP's metadata with its validUntil set to at.
-func withValidUntil(t *testing.T, idp *samltest.IdP, at time.Time) string {
-	t.Helper()
-	re := regexp.MustCompile(`validUntil="[^"]*"`)
-	md := string(idp.MetadataXML())
-	if !re.MatchString(md) {
-		t.Fatalf("no validUntil in the IdP metadata:\n%s", md)
-	}
-	return re.ReplaceAllString(md, `validUntil="`+at.UTC().Format(time.RFC3339Nano)+`"`)
 }
 
 // freshRateWindow waits, if needed, for a new minute, so that a test of
@@ -653,7 +641,7 @@ func TestSAMLHardeningAtTheGateway(t *testing.T) {
 
 	t.Run("IdP metadata that expired after the connection was made", func(t *testing.T) {
 		until := time.Now().Add(3 * time.Second).UTC()
-		md := withValidUntil(t, idp, until)
+		md := idp.MetadataXMLValidUntil(t, until)
 		body, _ := json.Marshal(map[string]string{"type": "saml", "name": "IdP", "metadata_xml": md})
 		api, connID := tenant("gamma", "gamma.com", string(body), nil)
 		time.Sleep(time.Until(until) + 100*time.Millisecond)

@@ -305,17 +305,6 @@ func TestAttackCBCEncryptedAssertionInUnsignedResponse(t *testing.T) {
 	})
 }
 
-// expiringMetadata is the IdP's metadata with validUntil set to at.
-func expiringMetadata(t *testing.T, idp *samltest.IdP, at time.Time) string {
-	t.Helper()
-	re := regexp.MustCompile(`validUntil="[^"]*"`)
-	md := string(idp.MetadataXML())
-	if !re.MatchString(md) {
-		t.Fatalf("no validUntil in the IdP metadata:\n%s", md)
-	}
-	return re.ReplaceAllString(md, `validUntil="`+at.UTC().Format(time.RFC3339Nano)+`"`)
-}
-
 // TestAttackExpiredIDPMetadata: metadata past its validUntil may hold a
 // signing key the IdP has since retired (or lost); SAML Metadata §4.3.1 says
 // it must not be relied on. A connection with expired metadata cannot be
@@ -335,7 +324,7 @@ func TestAttackExpiredIDPMetadata(t *testing.T) {
 			},
 		} {
 			t.Run(name, func(t *testing.T) {
-				md := edit(expiringMetadata(t, f.idp, time.Now().Add(-time.Minute)))
+				md := edit(f.idp.MetadataXMLValidUntil(t, time.Now().Add(-time.Minute)))
 				if !strings.Contains(md, "<IDPSSODescriptor ") {
 					t.Fatalf("unexpected metadata shape:\n%s", md)
 				}
@@ -360,7 +349,7 @@ func TestAttackExpiredIDPMetadata(t *testing.T) {
 		cfg.Replay = replay
 		cfg.Clock = func() time.Time { return time.Now().Add(offset) }
 		conn := *f.conn
-		conn.IDPMetadataURL, conn.IDPMetadataXML = "", expiringMetadata(t, f.idp, time.Now().Add(30*time.Second))
+		conn.IDPMetadataURL, conn.IDPMetadataXML = "", f.idp.MetadataXMLValidUntil(t, time.Now().Add(30*time.Second))
 		c, err := New(context.Background(), &conn, cfg)
 		if err != nil {
 			t.Fatalf("New with metadata valid for 30 s: %v", err)

@@ -16,7 +16,9 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"regexp"
 	"testing"
+	"time"
 
 	crewidp "github.com/crewjam/saml/samlidp"
 	"golang.org/x/net/html"
@@ -59,6 +61,18 @@ func (idp *IdP) MetadataURL() string { return idp.core.MetadataURL() }
 
 // MetadataXML is the IdP's metadata as served at start.
 func (idp *IdP) MetadataXML() []byte { return idp.core.MetadataXML() }
+
+// MetadataXMLValidUntil is the IdP's metadata with its validUntil set to
+// at (for tests of expired metadata).
+func (idp *IdP) MetadataXMLValidUntil(t testing.TB, at time.Time) string {
+	t.Helper()
+	re := regexp.MustCompile(`validUntil="[^"]*"`)
+	md := string(idp.MetadataXML())
+	if !re.MatchString(md) {
+		t.Fatalf("samltest: no validUntil in the IdP metadata:\n%s", md)
+	}
+	return re.ReplaceAllString(md, `validUntil="`+at.UTC().Format(time.RFC3339Nano)+`"`)
+}
 
 // RegisterSP trusts a service provider, given its metadata.
 func (idp *IdP) RegisterSP(t testing.TB, spMetadataXML []byte) {
