@@ -71,8 +71,7 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 	if c := cookieValue(r, h.cookieName); c != "" {
 		if err := h.app.sessions.Logout(r.Context(), c); err != nil {
 			h.logger.Error("ending session at logout", zap.Error(err))
-			h.app.storeFailed(err)
-			_ = h.unavailable(w, r)
+			h.storeDown(w, r, err)
 			return
 		}
 	}

@@ -87,6 +87,13 @@ func (h *Handler) attachIdentity(r *http.Request, hdr http.Header, e *session.En
 }
 
 // unauthenticated sends browsers to sign in and tells API clients 401.
+// storeDown answers a page request that failed on the store: the store is
+// marked down (the gateway fails closed) and the 503 page is shown.
+func (h *Handler) storeDown(w http.ResponseWriter, r *http.Request, err error) {
+	h.app.storeFailed(err)
+	_ = h.unavailable(w, r)
+}
+
 // absolute makes the redirect absolute (forward auth answers other proxies).
 func (h *Handler) unauthenticated(w http.ResponseWriter, r *http.Request, returnTo string, absolute bool) {
 	if !isBrowserNavigation(r) {

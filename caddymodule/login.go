@@ -129,8 +129,7 @@ func (h *Handler) servePostLogin(w http.ResponseWriter, r *http.Request) {
 	capture, conns, err := h.capture(r, domain)
 	if err != nil {
 		h.logger.Error("login: reading capture", zap.Error(err))
-		h.app.storeFailed(err)
-		_ = h.unavailable(w, r)
+		h.storeDown(w, r, err)
 		return
 	}
 	route := policy.LoginRoute(capture)
@@ -168,8 +167,7 @@ func (h *Handler) allowLoginStart(w http.ResponseWriter, r *http.Request, p *log
 	_, retry, ok, err := h.app.store.Hit(r.Context(), key, loginStartWindow, limit)
 	if err != nil {
 		h.logger.Error("login: rate limit unavailable; refusing", zap.Error(err))
-		h.app.storeFailed(err)
-		_ = h.unavailable(w, r)
+		h.storeDown(w, r, err)
 		return false
 	}
 	if ok {

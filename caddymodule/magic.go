@@ -43,8 +43,7 @@ func (h *Handler) signInWithoutSSO(w http.ResponseWriter, r *http.Request, p *lo
 	ip := clientIP(r)
 	_, retry, ok, err := h.app.store.Hit(ctx, "signin-ip:"+ip, linkWindow, linksPerIP)
 	if err != nil {
-		h.app.storeFailed(err)
-		_ = h.unavailable(w, r)
+		h.storeDown(w, r, err)
 		return
 	}
 	if !ok {
@@ -119,8 +118,7 @@ func (h *Handler) servePostMagic(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		h.app.storeFailed(err)
-		_ = h.unavailable(w, r)
+		h.storeDown(w, r, err)
 		return
 	}
 	// Checked before it is used up: opening a leaked link in another
@@ -133,15 +131,13 @@ func (h *Handler) servePostMagic(w http.ResponseWriter, r *http.Request) {
 		h.linkRefused(w, r, "", "link_invalid", "This link has expired or was already used. Ask for a new one.")
 		return
 	} else if err != nil {
-		h.app.storeFailed(err)
-		_ = h.unavailable(w, r)
+		h.storeDown(w, r, err)
 		return
 	}
 	_, domain, _ := policy.NormalizeEmail(t.Email)
 	capture, _, err := h.capture(r, domain)
 	if err != nil {
-		h.app.storeFailed(err)
-		_ = h.unavailable(w, r)
+		h.storeDown(w, r, err)
 		return
 	}
 	if !policy.NonSSOAllowed(capture) {
@@ -154,8 +150,7 @@ func (h *Handler) servePostMagic(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.activateInvites(r, u); err != nil {
-		h.app.storeFailed(err)
-		_ = h.unavailable(w, r)
+		h.storeDown(w, r, err)
 		return
 	}
 	returnTo := t.ReturnTo

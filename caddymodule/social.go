@@ -68,8 +68,7 @@ func (h *Handler) serveSocialStart(w http.ResponseWriter, r *http.Request) {
 	p := &store.PendingAuth{ID: state, Provider: name, Nonce: begun.Nonce, PKCEVerifier: begun.PKCEVerifier,
 		ReturnTo: policy.SafeReturnTo(r.URL.Query().Get("return_to"), h.origin), BrowserKey: hashKey(key), CreatedAt: now, ExpiresAt: now.Add(pendingTTL)}
 	if err := h.app.store.PutPendingAuth(r.Context(), p); err != nil {
-		h.app.storeFailed(err)
-		_ = h.unavailable(w, r)
+		h.storeDown(w, r, err)
 		return
 	}
 	http.Redirect(w, r, begun.RedirectURL, http.StatusSeeOther)
@@ -96,8 +95,7 @@ func (h *Handler) serveSocialCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		h.app.storeFailed(err)
-		_ = h.unavailable(w, r)
+		h.storeDown(w, r, err)
 		return
 	}
 	if p.Provider != name {
@@ -138,8 +136,7 @@ func (h *Handler) serveSocialCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	capture, _, err := h.capture(r, domain)
 	if err != nil {
-		h.app.storeFailed(err)
-		_ = h.unavailable(w, r)
+		h.storeDown(w, r, err)
 		return
 	}
 	if !policy.NonSSOAllowed(capture) {
@@ -159,13 +156,11 @@ func (h *Handler) serveSocialCallback(w http.ResponseWriter, r *http.Request) {
 			refuse(email, ce.Reason, err, "This "+name+" account cannot sign in to "+email+".")
 			return
 		}
-		h.app.storeFailed(err)
-		_ = h.unavailable(w, r)
+		h.storeDown(w, r, err)
 		return
 	}
 	if err := h.activateInvites(r, u); err != nil {
-		h.app.storeFailed(err)
-		_ = h.unavailable(w, r)
+		h.storeDown(w, r, err)
 		return
 	}
 	h.signIn(w, r, u, session.IssueMeta{Method: "social"}, p.ReturnTo,

@@ -47,8 +47,7 @@ func (h *Handler) startSSO(w http.ResponseWriter, r *http.Request, conn *store.C
 		SAMLRequest: begun.RequestID, ReturnTo: returnTo, Email: email, BrowserKey: hashKey(browserKey),
 		CreatedAt: now, ExpiresAt: now.Add(pendingTTL)}
 	if err := h.app.store.PutPendingAuth(r.Context(), p); err != nil {
-		h.app.storeFailed(err)
-		_ = h.unavailable(w, r)
+		h.storeDown(w, r, err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -93,8 +92,7 @@ func (h *Handler) finishFromIdP(w http.ResponseWriter, r *http.Request, state st
 		return
 	}
 	if err != nil {
-		h.app.storeFailed(err)
-		_ = h.unavailable(w, r)
+		h.storeDown(w, r, err)
 		return
 	}
 	if p.ConnectionID != conn.ID {
@@ -109,8 +107,7 @@ func (h *Handler) finishFromIdP(w http.ResponseWriter, r *http.Request, state st
 		h.unsolicited(w, r, conn) // used concurrently
 		return
 	} else if err != nil {
-		h.app.storeFailed(err)
-		_ = h.unavailable(w, r)
+		h.storeDown(w, r, err)
 		return
 	}
 	c, err := h.connector(r, conn)
@@ -131,8 +128,7 @@ func (h *Handler) finishFromIdP(w http.ResponseWriter, r *http.Request, state st
 	if err != nil {
 		var ce *connector.Error
 		if !errors.As(err, &ce) {
-			h.app.storeFailed(err)
-			_ = h.unavailable(w, r)
+			h.storeDown(w, r, err)
 			return
 		}
 		h.ssoRefused(w, r, conn, id.Email, ce.Reason, err)
@@ -162,8 +158,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, u *store.User, 
 	cookie, sess, err := h.app.sessions.Issue(r.Context(), u, meta)
 	if err != nil {
 		h.logger.Error("issuing session", zap.Error(err))
-		h.app.storeFailed(err)
-		_ = h.unavailable(w, r)
+		h.storeDown(w, r, err)
 		return
 	}
 	h.setSessionCookie(w, cookie, sess.ExpiresAt)
