@@ -254,15 +254,6 @@ func apiErrorMessage(out map[string]any) string {
 	return "The request failed."
 }
 
-func apiErrorCode(out map[string]any) string {
-	if e, ok := out["error"].(map[string]any); ok {
-		if c, ok := e["code"].(string); ok {
-			return c
-		}
-	}
-	return ""
-}
-
 // serveConsoleAction runs one form: CSRF and origin checks, then the API
 // call. Success redirects back (POST/redirect/GET) with a message; a
 // refusal shows the page again with the error next to the form.
@@ -392,7 +383,8 @@ func orgPath(f url.Values, rest string) string {
 	return "/orgs/" + url.PathEscape(formValue(f, "org")) + rest
 }
 
-var errRequired = func(what string) string { return fmt.Sprintf("Enter %s.", what) }
+// errRequired is the refusal of a form without a required field.
+func errRequired(what string) string { return fmt.Sprintf("Enter %s.", what) }
 
 // consoleTestConnection starts a real sign-in through one connection (the
 // console's "Test sign-in"): the IdP signs the visitor in and they come
