@@ -112,15 +112,15 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			a.HealthInterval = dur
 		case "metadata_refresh":
-			if d.CountRemainingArgs() == 1 && d.Val() == "metadata_refresh" {
-				d.NextArg()
-				if d.Val() == "off" {
-					a.MetadataRefresh = -1
-					continue
-				}
-				d.Prev()
+			args := d.RemainingArgs()
+			if len(args) != 1 {
+				return d.ArgErr()
 			}
-			dur, err := parseDuration(d)
+			if args[0] == "off" {
+				a.MetadataRefresh = -1
+				continue
+			}
+			dur, err := durationValue(d, args[0])
 			if err != nil {
 				return err
 			}
@@ -264,15 +264,24 @@ func parseDuration(d *caddyfile.Dispenser) (caddy.Duration, error) {
 	if !d.NextArg() {
 		return 0, d.ArgErr()
 	}
-	dur, err := caddy.ParseDuration(d.Val())
+	dur, err := durationValue(d, d.Val())
 	if err != nil {
-		return 0, d.Errf("bad duration %q: %v", d.Val(), err)
-	}
-	if dur <= 0 || dur > 366*24*time.Hour {
-		return 0, d.Errf("duration %q out of range", d.Val())
+		return 0, err
 	}
 	if d.NextArg() {
 		return 0, d.ArgErr()
+	}
+	return dur, nil
+}
+
+// durationValue parses one duration argument (positive, at most a year).
+func durationValue(d *caddyfile.Dispenser, v string) (caddy.Duration, error) {
+	dur, err := caddy.ParseDuration(v)
+	if err != nil {
+		return 0, d.Errf("bad duration %q: %v", v, err)
+	}
+	if dur <= 0 || dur > 366*24*time.Hour {
+		return 0, d.Errf("duration %q out of range", v)
 	}
 	return caddy.Duration(dur), nil
 }
