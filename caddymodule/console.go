@@ -200,15 +200,10 @@ func (cr *consoleReq) api(method, path string, body any) (int, map[string]any) {
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(cr.r.Context(), method, cr.h.BasePath+"/api/v1"+path, rd)
+	req, err := cr.apiRequest(method, path, rd)
 	if err != nil {
 		return http.StatusBadRequest, apiErrorBody("invalid_request", "bad request")
 	}
-	req.RemoteAddr = cr.r.RemoteAddr
-	req.Host = cr.r.Host
-	req.Header.Set("Cookie", strings.Join(cr.r.Header.Values("Cookie"), "; "))
-	req.Header.Set(csrfHeader, cr.page.CSRF)
-	req.Header.Set("User-Agent", cr.r.UserAgent())
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -226,6 +221,20 @@ func (cr *consoleReq) api(method, path string, body any) (int, map[string]any) {
 		return http.StatusInternalServerError, apiErrorBody("internal", "internal error")
 	}
 	return rec.status, out
+}
+
+// apiRequest is an admin API request (path under /api/v1) made as the
+// visitor: their cookies, their CSRF token, their address and agent.
+func (cr *consoleReq) apiRequest(method, path string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(cr.r.Context(), method, cr.h.BasePath+"/api/v1"+path, body)
+	if err != nil {
+		return nil, err
+	}
+	req.RemoteAddr, req.Host = cr.r.RemoteAddr, cr.r.Host
+	req.Header.Set("Cookie", strings.Join(cr.r.Header.Values("Cookie"), "; "))
+	req.Header.Set(csrfHeader, cr.page.CSRF)
+	req.Header.Set("User-Agent", cr.r.UserAgent())
+	return req, nil
 }
 
 // load calls a GET endpoint and stores its answer under name; a failure
@@ -358,14 +367,11 @@ func (h *Handler) serveConsoleCSV(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, h.BasePath+consolePath+"/members", http.StatusSeeOther)
 		return
 	}
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, h.BasePath+"/api/v1/domain-memberships?format=csv", nil)
+	req, err := cr.apiRequest(http.MethodGet, "/domain-memberships?format=csv", nil)
 	if err != nil {
 		_ = h.unavailable(w, r)
 		return
 	}
-	req.RemoteAddr, req.Host = r.RemoteAddr, r.Host
-	req.Header.Set("Cookie", strings.Join(r.Header.Values("Cookie"), "; "))
-	req.Header.Set(csrfHeader, cr.page.CSRF)
 	h.routes.ServeHTTP(w, req)
 }
 
